@@ -1,0 +1,1 @@
+"""CLI command groups, one module each, loaded lazily by pipectl.cli."""
