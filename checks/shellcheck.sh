@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# shellcheck over every shell script in the repository (and .ci/run).
+# Runs shellcheck over every shell script in the repository (and .ci/run).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 mapfile -t scripts < <(find . -name '*.sh' -not -path './.git/*' -not -path '*/node_modules/*' | sort)
