@@ -1,0 +1,259 @@
+"""What each console route does, as calls of the modules the CLI uses.
+
+The console holds no promotion rule of its own: the gate decision is `pipectl.gate`, approvals
+and break-glass grants are `pipectl.breakglass`, promotions are `pipectl.promotion` (local
+mode: Git commits) or Kargo Promotions (cluster mode, `pipectl.console.kargo`), stage switches
+are `pipectl.stages_edit`, integration-test results are `pipectl.inttest`, the pipeline view is
+`pipectl.status`. This module parses and validates request input, passes the caller's identity
+as the audit actor, and shapes the answers as JSON.
+
+Caches (never a decision): the parsed config (re-read when pipeline.yaml's stat changes), the
+market calendar per config, the audit log's parsed entries (`AuditLog` re-reads only what was
+appended, under its own lock), and the last `verify` result per audit file state.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pipectl.console.server import HTTPError, Request, Response, json_response
+from pipectl.errors import BadInput, Blocked, PipectlError
+
+Clock = Callable[[], datetime]
+
+MAX_TEXT = 4000  # notes and justifications
+_TAG = re.compile(r"[0-9a-f]{7,40}")
+_K8S_NAME = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")
+GATE_PARAMS = frozenset({"stage", "tag", "promotion", "actor"})
+
+
+def system_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class _Stat:
+    ino: int
+    dev: int
+    size: int
+    mtime_ns: int
+
+
+def _stat(path: Path) -> _Stat | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return _Stat(st.st_ino, st.st_dev, st.st_size, st.st_mtime_ns)
+
+
+def _text(body: dict[str, Any], key: str, *, required: bool = False) -> str | None:
+    value = body.get(key)
+    if value is None or (isinstance(value, str) and not value.strip()):
+        if required:
+            raise HTTPError(400, f"{key!r} is required")
+        return None
+    if not isinstance(value, str):
+        raise HTTPError(400, f"{key!r} must be a string")
+    if len(value) > MAX_TEXT:
+        raise HTTPError(400, f"{key!r} is longer than {MAX_TEXT} characters")
+    return value.strip()
+
+
+def _only_keys(body: dict[str, Any], allowed: set[str]) -> None:
+    extra = sorted(set(body) - allowed)
+    if extra:
+        raise HTTPError(400, f"unexpected field(s): {', '.join(extra)}")
+
+
+class ConsoleAPI:
+    """One per console process. `clock` is injectable so tests can pin the market state."""
+
+    def __init__(
+        self,
+        *,
+        repo: Path,
+        config_path: Path | None,
+        audit_path: Path,
+        mode: str = "local",
+        clock: Clock = system_clock,
+        local_user: str = "local",
+        push: bool = False,
+        public_url: str | None = None,
+        cluster: Any = None,
+        pull_interval: float = 30.0,
+    ) -> None:
+        if mode not in ("local", "cluster"):
+            raise BadInput(f"--mode {mode!r}: expected local or cluster")
+        if mode == "cluster" and cluster is None:
+            raise BadInput("cluster mode needs a Kubernetes backend")
+        self.repo = Path(repo)
+        self.config_path = Path(config_path) if config_path else self.repo / "pipeline.yaml"
+        self.audit_path = Path(audit_path)
+        self.mode = mode
+        self.clock = clock
+        self.local_user = local_user
+        self.push = push
+        self.public_url = public_url.rstrip("/") if public_url else None
+        self.cluster = cluster
+        self.pull_interval = pull_interval
+        self._lock = threading.Lock()  # guards the caches below
+        self._mutate = threading.Lock()  # one mutation (commit/push/Kargo object) at a time
+        self._config: tuple[_Stat | None, Any] | None = None
+        self._calendars: dict[Any, Any] = {}
+        self._verify: tuple[_Stat | None, Any] | None = None
+        from pipectl.audit import AuditLog
+
+        self.audit_log = AuditLog(self.audit_path, clock=self._audit_clock)
+        self.config()  # a bad pipeline.yaml stops the start, with the loader's message
+
+    def _audit_clock(self) -> datetime:
+        return self.clock()
+
+    # -- cached inputs ---------------------------------------------------------------------
+
+    def config(self):  # -> PipelineConfig
+        from pipectl.config import load_config
+
+        key = _stat(self.config_path)
+        with self._lock:
+            if self._config is not None and key is not None and self._config[0] == key:
+                return self._config[1]
+        config = load_config(self.config_path)
+        with self._lock:
+            self._config = (key, config)
+        return config
+
+    def calendar(self, config):  # -> MarketCalendar
+        from pipectl.market import MarketCalendar
+
+        with self._lock:
+            cal = self._calendars.get(config.market)
+            if cal is None:
+                cal = self._calendars[config.market] = MarketCalendar(config.market)
+            return cal
+
+    def verify(self):  # -> VerifyResult
+        key = _stat(self.audit_path)
+        with self._lock:
+            if self._verify is not None and self._verify[0] == key:
+                return self._verify[1]
+        result = self.audit_log.verify()
+        with self._lock:
+            self._verify = (key, result)
+        return result
+
+    def context(self, actor: str):
+        """A CLI Context for one request, sharing the cached config and audit log."""
+        from pipectl.context import Context
+
+        ctx = Context(
+            repo=self.repo,
+            config_path=self.config_path,
+            audit_log_override=str(self.audit_path),
+            actor_override=actor,
+        )
+        # Context's lazy attributes are cached_property values: hand it ours.
+        ctx.__dict__["config"] = self.config()
+        ctx.__dict__["audit_path"] = self.audit_path
+        ctx.__dict__["audit"] = self.audit_log
+        return ctx
+
+    def link(self, fragment: str = "") -> str:
+        base = self.public_url or ""
+        return f"{base}/{fragment}" if fragment else f"{base}/"
+
+    # -- routes: reading -------------------------------------------------------------------
+
+    def healthz(self, request: Request) -> Response:
+        return json_response(200, {"ok": True})
+
+    def stages(self, request: Request) -> Response:
+        _no_query(request)
+        config = self.config()
+        return json_response(
+            200,
+            {
+                "stages": [
+                    {
+                        "name": s.name,
+                        "enabled": s.enabled,
+                        "namespace": s.namespace,
+                        "values": s.values,
+                        "gates": {
+                            "market_hours": s.gates.market_hours,
+                            "approval": s.gates.approval,
+                            "integration_test": s.gates.integration_test,
+                        },
+                    }
+                    for s in config.stages
+                ]
+            },
+        )
+
+    def audit(self, request: Request) -> Response:
+        query = request.query()
+        _only_keys(query, {"stage", "limit"})
+        stage = query.get("stage")
+        if stage is not None:
+            self._known_stage(stage)
+        limit = 1000
+        if "limit" in query:
+            raw = query["limit"]
+            if not raw.isdigit() or not 1 <= int(raw) <= 100_000:
+                raise HTTPError(400, "'limit' must be a whole number from 1 to 100000")
+            limit = int(raw)
+        from pipectl.audit import AuditCorrupt
+
+        try:
+            entries = self.audit_log.entries()
+            unreadable = None
+        except AuditCorrupt as exc:
+            entries, unreadable = [], str(exc)
+        if stage is not None:
+            entries = [e for e in entries if e.stage == stage]
+        total = len(entries)
+        shown = entries[-limit:]
+        payload = {
+            "entries": [e.to_dict() for e in shown],
+            "total": total,
+            "truncated": total > len(shown),
+            "verify": self.verify().to_json(),
+        }
+        if unreadable:
+            payload["error"] = unreadable
+        return json_response(200, payload)
+
+    def _known_stage(self, name: str):
+        config = self.config()
+        if name not in config.stage_names:
+            raise HTTPError(
+                400,
+                f"unknown stage {name[:64]!r} (expected one of: {', '.join(config.stage_names)})",
+            )
+        return config.stage(name)
+
+
+def _no_query(request: Request) -> None:
+    if request.query_string:
+        query = request.query()
+        if query:
+            raise HTTPError(400, f"unexpected query parameter(s): {', '.join(sorted(query))}")
+
+
+def _tag(value: Any, key: str = "tag") -> str:
+    if not isinstance(value, str) or not value:
+        raise HTTPError(400, f"{key!r} is required")
+    if not _TAG.fullmatch(value):
+        raise HTTPError(400, f"{key!r} must be 7 to 40 lower-case hex characters (a git sha)")
+    return value
+
+
+__all__ = ["Blocked", "ConsoleAPI", "PipectlError", "system_clock"]
