@@ -15,6 +15,7 @@ from pipectl.errors import PipectlError
 # name -> "module:attribute". Add one line per command group; keep imports lazy.
 COMMANDS: dict[str, str] = {
     "market": "pipectl.commands.market:market",
+    "inttest": "pipectl.commands.inttest:inttest",
     "serve": "pipectl.commands.serve:serve",
 }
 
