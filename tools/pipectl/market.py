@@ -56,12 +56,16 @@ class Session:
     open: datetime
     close: datetime
 
+    # Arithmetic and comparisons go through UTC: Python subtracts and compares two datetimes
+    # that share one tzinfo object by wall clock, which is wrong across a DST change.
+
     @property
     def seconds(self) -> int:
-        return int((self.close - self.open).total_seconds())
+        return int((self.close.astimezone(UTC) - self.open).total_seconds())
 
     def contains(self, at: datetime) -> bool:
-        return self.open <= at < self.close
+        instant = at.astimezone(UTC)
+        return self.open <= instant < self.close
 
     def to_json(self) -> dict[str, str]:
         return {"date": self.date.isoformat(), "open": iso(self.open), "close": iso(self.close)}
@@ -206,11 +210,12 @@ class MarketCalendar:
         """Whether the market is open at `at` (aware), and when it next opens and closes."""
         if not isinstance(at, datetime) or at.tzinfo is None or at.utcoffset() is None:
             raise BadInput(f"{at!r}: needs a UTC offset")
+        instant = at.astimezone(UTC)  # compare and subtract in UTC (see Session)
         local = at.astimezone(self.tz)
         session = self.session_on(local.date())
-        if session is not None and session.contains(local):
+        if session is not None and session.contains(instant):
             following = self.next_session_after(session.date)
-            delta = session.close - local
+            delta = session.close - instant
             whole = delta.days * 86400 + delta.seconds + (1 if delta.microseconds else 0)
             return MarketStatus(
                 open=True,
@@ -220,7 +225,7 @@ class MarketCalendar:
                 next_close=session.close,
                 seconds_to_close=whole,
             )
-        if session is not None and local < session.open:
+        if session is not None and instant < session.open:
             upcoming = session
         else:
             upcoming = self.next_session_after(local.date())

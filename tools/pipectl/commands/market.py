@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import date
+from datetime import UTC, date
 
 import click
 
@@ -110,7 +110,8 @@ def status(ctx: click.Context, at_text: str | None, as_json: bool) -> None:
     if st.open and st.seconds_to_close is not None:
         click.echo(f"  closes in   {humanize_seconds(st.seconds_to_close)}")
     else:
-        wait = (st.next_open - st.at).total_seconds()
+        # via UTC: both are in market time, and same-tzinfo subtraction ignores DST changes
+        wait = (st.next_open.astimezone(UTC) - st.at).total_seconds()
         click.echo(f"  opens in    {humanize_seconds(wait)}")
     click.echo(f"  next open   {iso(st.next_open)}")
     click.echo(f"  next close  {iso(st.next_close)}")
