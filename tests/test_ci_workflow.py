@@ -730,6 +730,8 @@ class Console(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def console() -> Iterator[http.server.HTTPServer]:
+    if shutil.which("curl") is None:
+        pytest.fail("curl is not on PATH; the report step under test needs it (nix: pkgs.curl)")
     server = http.server.HTTPServer(("127.0.0.1", 0), Console)
     server.requests = []  # type: ignore[attr-defined]
     server.status = 201  # type: ignore[attr-defined]
