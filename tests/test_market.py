@@ -10,7 +10,15 @@ from zoneinfo import ZoneInfo
 import pytest
 from pipectl.config import Market
 from pipectl.errors import BadInput
-from pipectl.market import FIRST_YEAR, LAST_YEAR, MarketCalendar, Session, _nyse_year
+from pipectl.market import (
+    FIRST_YEAR,
+    LAST_YEAR,
+    MarketCalendar,
+    Session,
+    _nyse_class,
+    _nyse_class_via_public_api,
+    _nyse_year,
+)
 from pipectl.timeutil import parse_instant
 
 NY = ZoneInfo("America/New_York")
@@ -366,6 +374,16 @@ def test_nyse_rules_match_the_public_holidays_api():
         assert half == {x for x in ref_half if x.year == year} - closed, year
 
 
+def test_fallback_class_gives_the_same_rules():
+    standalone, public = _nyse_class(), _nyse_class_via_public_api()
+    assert standalone is not public  # the standalone load did not fall back
+    for year in (2001, 2012, 2025, 2026):
+        for category in ("public", "half_day"):
+            a = standalone(years=year, categories=(category,))
+            b = public(years=year, categories=(category,))
+            assert (sorted(a) == sorted(b) and len(a) > 0) or category == "half_day"
+
+
 def test_import_is_light():
     """Importing pipectl.market loads no holiday rules; using it loads only the NYSE ones."""
     code = (
@@ -381,3 +399,22 @@ def test_import_is_light():
         "assert 'holidays.countries' not in sys.modules, 'all countries imported'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+# exchange_calendars 4.13 trips a pandas 3.1 deprecation inside its own code
+@pytest.mark.filterwarnings("ignore:Series.values returning an ndarray")
+def test_agrees_with_exchange_calendars_xnys_2000_2035():
+    """Independent oracle: every XNYS session open and close 2000-2035 (9,049 sessions)."""
+    xcals = pytest.importorskip("exchange_calendars")
+    xnys = xcals.get_calendar("XNYS", start=f"{FIRST_YEAR}-01-01", end=f"{LAST_YEAR}-12-31")
+    theirs = {
+        ts.date(): (xnys.session_open(ts).to_pydatetime(), xnys.session_close(ts).to_pydatetime())
+        for ts in xnys.sessions
+    }
+    ours = {
+        s.date: (s.open, s.close)
+        for s in NYSE.sessions(date(FIRST_YEAR, 1, 1), date(LAST_YEAR, 12, 31))
+    }
+    assert sorted(set(ours) ^ set(theirs)) == []
+    assert [day for day in sorted(ours) if ours[day] != theirs[day]] == []
+    assert len(ours) > 9000

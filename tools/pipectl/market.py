@@ -123,6 +123,12 @@ def _nyse_class() -> type:
             return module.NewYorkStockExchange
         except (ImportError, AttributeError):
             pass
+    return _nyse_class_via_public_api()
+
+
+def _nyse_class_via_public_api() -> type:
+    import holidays
+
     return type(holidays.financial_holidays("NYSE"))
 
 
