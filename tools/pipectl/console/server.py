@@ -352,6 +352,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     server: ConsoleHTTPServer
 
+    def version_string(self) -> str:
+        return self.server_version
+
     def do_GET(self) -> None:
         self._serve()
 
@@ -483,8 +486,11 @@ class ConsoleHTTPServer(http.server.ThreadingHTTPServer):
         return f"http://{host}:{port}"
 
 
-def start_in_thread(server: ConsoleHTTPServer) -> threading.Thread:
-    thread = threading.Thread(target=server.serve_forever, name="pipectl-console", daemon=True)
+def start_in_thread(server: ConsoleHTTPServer, poll_interval: float = 0.05) -> threading.Thread:
+    """Serve in a daemon thread (tests, benchmarks); stop with server.shutdown()."""
+    thread = threading.Thread(
+        target=server.serve_forever, args=(poll_interval,), name="pipectl-console", daemon=True
+    )
     thread.start()
     return thread
 
