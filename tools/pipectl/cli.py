@@ -16,6 +16,7 @@ from pipectl.errors import PipectlError
 COMMANDS: dict[str, str] = {
     "market": "pipectl.commands.market:market",
     "inttest": "pipectl.commands.inttest:inttest",
+    "status": "pipectl.commands.status:status",
     "serve": "pipectl.commands.serve:serve",
 }
 
