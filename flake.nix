@@ -61,6 +61,7 @@
               python-dateutil
               bcrypt
               kubernetes
+              tzdata
             ];
             # The test suite needs the whole repository; the flake's checks run it.
             doCheck = false;

@@ -31,6 +31,6 @@ if ! "$GOBIN/actionlint" -version 2>/dev/null | grep -q "${ACTIONLINT_VERSION#v}
 fi
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-echo "==> pip install -e .[dev]"
-python3 -m pip install -q --disable-pip-version-check -e "${here}[dev]"
+echo "==> pip install -e .[dev,bench]"
+python3 -m pip install -q --disable-pip-version-check -e "${here}[dev,bench]"
 echo "==> dependencies ready (add ${GOBIN} to PATH)"
