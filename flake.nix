@@ -100,6 +100,7 @@
             ps.jsonschema
             kubernetesValidate
             ps.playwright
+            ps.exchange-calendars # benchmark and cross-check reference
           ]);
 
           # Pinned upstream CRDs and Kargo step schemas, fetched by URL + hash and laid out like
