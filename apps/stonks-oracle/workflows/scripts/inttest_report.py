@@ -8,23 +8,23 @@ exit code, and then runs
         --payload "$RUNNER_TEMP/inttest-payload.json" \
         --github-output "$GITHUB_OUTPUT" --summary "$GITHUB_STEP_SUMMARY"
 
-Verdict (fail-closed; the exit code of the runner is the authority):
-- the runner's exit code is non-zero                     -> failed, that exit code
-- the results file is missing, not JSON, not an object   -> failed, exit code 1
-- the results carry a non-zero `exit_code`/`exitcode`    -> failed, that exit code
-- counts are found and failed + errors > 0 or total == 0 -> failed, exit code 1
-- otherwise                                              -> passed, exit code 0
-  (results without recognisable counts pass on the exit code alone, with a warning).
+The results contract is the pipeline console's (`pipectl.inttest`, which judges
+`POST /api/v1/inttest`); this script applies the same rules so the workflow and the console
+never disagree, without needing pipectl on the runner:
+- a JSON object; counts at the top level or inside exactly one of `summary`, `counts`,
+  `totals`: `passed` (required), `failed`, `errors` (alias `error`), `skipped` (non-negative
+  integers, absent = 0), optional `total` (must equal their sum); optional top-level
+  `exit_code` (alias `exitcode`), which must agree with the runner's exit code.
+- passed  <=>  exit code 0, failed == errors == 0 and passed > 0.
 
-Counts are read from the top level or from a `summary`/`counts`/`totals` object (keys
-`passed`, `failed`, `skipped`, `errors`/`error`, `total`), or counted from a
-`tests`/`results`/`cases` list whose items carry `status`/`outcome`/`result`.
+Results that are not valid evidence (missing file, not JSON, broken counts, exit codes that
+disagree) fail the run, and the console still gets a record of the failure: the body then
+carries `{"passed": 0, "note": "<why>"}` instead of the file (which is kept as the artifact).
 
-The payload is the body of `POST /api/v1/inttest`:
-`{"tag": <sha>, "exit_code": <verdict exit code>, "results": <results object>}` (when the
-results are unreadable: `{"error": "<why>"}`). The script exits 0 once everything is written,
-whatever the verdict; 2 on bad arguments. The workflow fails the job on a non-zero
-`exit-code` output. Standard library only, Python >= 3.10.
+Body: `{"tag": <sha>, "exit_code": <runner exit code>, "results": <object>}`.
+Outputs: `exit-code` (0 when passed, else the runner's code, or 1 if that was 0), `status`,
+and the counts. Exits 0 once everything is written, whatever the verdict; 2 on bad arguments.
+Standard library only, Python >= 3.10.
 """
 
 from __future__ import annotations
@@ -40,196 +40,152 @@ from pathlib import Path
 from typing import Any
 
 TAG_RE = re.compile(r"^[0-9a-f]{7,40}$")
-COUNT_KEYS = ("passed", "failed", "skipped", "errors", "total")
-KEY_ALIASES = {"error": "errors"}
-SUMMARY_KEYS = ("summary", "counts", "totals")
-LIST_KEYS = ("tests", "results", "cases")
-STATUS_KEYS = ("status", "outcome", "result")
-STATUS_WORDS = {
-    "passed": "passed",
-    "pass": "passed",
-    "ok": "passed",
-    "success": "passed",
-    "failed": "failed",
-    "fail": "failed",
-    "failure": "failed",
-    "skipped": "skipped",
-    "skip": "skipped",
-    "error": "errors",
-    "errored": "errors",
-    "errors": "errors",
-}
+COUNTS = ("passed", "failed", "errors", "skipped")
+ALIASES = {"error": "errors"}
+CONTAINERS = ("summary", "counts", "totals")
+EXIT_KEYS = ("exit_code", "exitcode")
+SUMMARY_COLUMNS = (*COUNTS, "total")
 
 
-class BadResults(Exception):
-    """The results file cannot be used as evidence."""
+class NotEvidence(Exception):
+    """The results cannot be used as evidence of a pass or a failure."""
 
 
 @dataclass
 class Report:
     tag: str
     runner_exit_code: int
-    exit_code: int
-    status: str
+    passed: bool
     counts: dict[str, int] | None
+    results: dict[str, Any]
     reasons: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    results: dict[str, Any] | None = None
+
+    @property
+    def status(self) -> str:
+        return "passed" if self.passed else "failed"
+
+    @property
+    def exit_code(self) -> int:
+        if self.passed:
+            return 0
+        return self.runner_exit_code or 1
 
     def payload(self) -> dict[str, Any]:
-        results: dict[str, Any]
-        if self.results is None:
-            results = {"error": "; ".join(self.reasons) or "no results"}
-        else:
-            results = self.results
-        return {"tag": self.tag, "exit_code": self.exit_code, "results": results}
+        return {"tag": self.tag, "exit_code": self.runner_exit_code, "results": self.results}
 
 
-def load_results(path: Path) -> dict[str, Any]:
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def load_results(path: Path) -> Any:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise BadResults(f"{path.name} not found") from None
+        raise NotEvidence(f"{path.name} not found") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise BadResults(f"{path.name} cannot be read: {exc}") from None
+        raise NotEvidence(f"{path.name} cannot be read: {exc}") from None
     try:
-        data = json.loads(text)
+        return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise BadResults(f"{path.name} is not valid JSON: {exc.msg} (line {exc.lineno})") from None
-    if not isinstance(data, dict):
-        raise BadResults(f"{path.name} is not a JSON object")
-    return data
+        raise NotEvidence(f"{path.name} is not valid JSON: {exc.msg} (line {exc.lineno})") from None
 
 
-def _is_count(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+def _count_source(obj: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    known = set(COUNTS) | set(ALIASES) | {"total"}
+    here = sorted(known & obj.keys())
+    nested = [key for key in CONTAINERS if key in obj]
+    if len(nested) > 1:
+        raise NotEvidence(f"counts in more than one of {', '.join(nested)}")
+    if not nested:
+        return obj, ""
+    box = obj[nested[0]]
+    if not isinstance(box, dict):
+        raise NotEvidence(f"{nested[0]!r} must be an object")
+    if here:
+        raise NotEvidence(f"counts both at the top level ({', '.join(here)}) and in {nested[0]!r}")
+    return box, f"{nested[0]}."
 
 
-def _counts_from_mapping(data: dict[str, Any]) -> dict[str, int] | None:
-    found: dict[str, int] = {}
-    for key, value in data.items():
-        name = KEY_ALIASES.get(key, key)
-        if name not in COUNT_KEYS:
+def extract_counts(obj: dict[str, Any]) -> dict[str, int]:
+    """passed, failed, errors, skipped and total, or NotEvidence."""
+    source, prefix = _count_source(obj)
+    counts: dict[str, int] = {}
+    for key, value in source.items():
+        name = ALIASES.get(key, key)
+        if name not in SUMMARY_COLUMNS:
             continue
-        if not _is_count(value):
-            raise BadResults(f"count {key!r} must be a non-negative integer, got {value!r}")
-        found[name] = value
-    if not found.keys() & {"passed", "failed", "errors", "total"}:
-        return None
-    return found
-
-
-def _counts_from_list(items: list[Any]) -> dict[str, int] | None:
-    found = {"passed": 0, "failed": 0, "skipped": 0, "errors": 0}
-    for item in items:
-        if not isinstance(item, dict):
-            return None
-        status = next((item[k] for k in STATUS_KEYS if isinstance(item.get(k), str)), None)
-        if status is None:
-            return None
-        # Unknown words count as failures: nothing unexplained passes.
-        found[STATUS_WORDS.get(status.strip().lower(), "failed")] += 1
-    return found
-
-
-def extract_counts(results: dict[str, Any]) -> dict[str, int] | None:
-    """Counts with every key of COUNT_KEYS, or None when the results carry none."""
-    counts = _counts_from_mapping(results)
-    if counts is None:
-        for key in SUMMARY_KEYS:
-            if isinstance(results.get(key), dict):
-                counts = _counts_from_mapping(results[key])
-                if counts is not None:
-                    break
-    if counts is None:
-        for key in LIST_KEYS:
-            if isinstance(results.get(key), list):
-                counts = _counts_from_list(results[key])
-                if counts is not None:
-                    break
-    if counts is None:
-        return None
-    full = {key: counts.get(key, 0) for key in COUNT_KEYS}
-    if "total" not in counts:
-        full["total"] = full["passed"] + full["failed"] + full["skipped"] + full["errors"]
+        if name in counts:
+            raise NotEvidence(f"{prefix}{key} given twice (errors/error)")
+        if not _is_int(value) or value < 0:
+            raise NotEvidence(f"{prefix}{key} must be a non-negative integer, got {value!r}")
+        counts[name] = value
+    if "passed" not in counts:
+        raise NotEvidence(f"missing count {prefix}passed")
+    full = {name: counts.get(name, 0) for name in COUNTS}
+    total = sum(full.values())
+    if "total" in counts and counts["total"] != total:
+        raise NotEvidence(
+            f"{prefix}total is {counts['total']} but passed + failed + errors + skipped = {total}"
+        )
+    full["total"] = total
     return full
 
 
-def results_exit_code(results: dict[str, Any]) -> int | None:
-    for key in ("exit_code", "exitcode"):
-        if key in results:
-            value = results[key]
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise BadResults(f"{key!r} must be an integer, got {value!r}")
-            return value
-    return None
+def declared_exit_code(obj: dict[str, Any], runner_exit_code: int) -> None:
+    present = [key for key in EXIT_KEYS if key in obj]
+    if len(present) > 1:
+        raise NotEvidence("both exit_code and exitcode given")
+    if not present:
+        return
+    declared = obj[present[0]]
+    if not _is_int(declared):
+        raise NotEvidence(f"{present[0]} must be an integer, got {declared!r}")
+    if declared != runner_exit_code:
+        raise NotEvidence(
+            f"run_pipeline.sh exited with {runner_exit_code} but the results' "
+            f"{present[0]} is {declared}"
+        )
 
 
 def evaluate(tag: str, runner_exit_code: int, results_path: Path) -> Report:
     """The verdict for one run (reads only the results file)."""
     reasons: list[str] = []
-    warnings: list[str] = []
-    results: dict[str, Any] | None = None
-    counts: dict[str, int] | None = None
-    declared: int | None = None
-    usable = True
-    exit_code = runner_exit_code
-
     if runner_exit_code != 0:
         reasons.append(f"run_pipeline.sh exited with {runner_exit_code}")
     try:
         results = load_results(results_path)
+        if not isinstance(results, dict):
+            raise NotEvidence(f"{results_path.name} is not a JSON object")
         counts = extract_counts(results)
-        declared = results_exit_code(results)
-    except BadResults as exc:
-        reasons.append(str(exc))
-        usable = False
-        counts = None
-        declared = None
-        if exit_code == 0:
-            exit_code = 1
-    if declared is not None and declared != 0:
-        reasons.append(f"{results_path.name} reports exit code {declared}")
-        if exit_code == 0:
-            exit_code = declared
-    if counts is not None:
-        bad = counts["failed"] + counts["errors"]
-        if bad:
-            reasons.append(f"{counts['failed']} failed, {counts['errors']} errors")
-        elif counts["total"] == 0:
-            reasons.append("no tests ran")
-        if (bad or counts["total"] == 0) and exit_code == 0:
-            exit_code = 1
-    elif usable:
-        warnings.append(f"no test counts found in {results_path.name}; verdict from exit code")
+        declared_exit_code(results, runner_exit_code)
+    except NotEvidence as exc:
+        note = f"results not usable: {exc}"
+        reasons.append(note)
+        return Report(tag, runner_exit_code, False, None, {"passed": 0, "note": note}, reasons)
 
-    return Report(
-        tag=tag,
-        runner_exit_code=runner_exit_code,
-        exit_code=exit_code,
-        status="passed" if exit_code == 0 else "failed",
-        counts=counts,
-        reasons=reasons,
-        warnings=warnings,
-        results=results,
-    )
+    if counts["failed"] or counts["errors"]:
+        reasons.append(f"{counts['failed']} failed, {counts['errors']} errors")
+    if counts["passed"] == 0:
+        reasons.append("no test passed")
+    passed = not reasons
+    return Report(tag, runner_exit_code, passed, counts, results, reasons)
 
 
 def summary_markdown(report: Report) -> str:
-    icon = "✅" if report.status == "passed" else "❌"
+    icon = "✅" if report.passed else "❌"
     lines = [
         f"### Integration test {icon} {report.status}",
         "",
         f"- image tag: `{report.tag}`",
         f"- run_pipeline.sh exit code: `{report.runner_exit_code}`",
-        f"- verdict exit code: `{report.exit_code}`",
     ]
-    if report.counts is not None:
-        lines += ["", "| " + " | ".join(COUNT_KEYS) + " |", "|" + "---|" * len(COUNT_KEYS)]
-        lines.append("| " + " | ".join(str(report.counts[k]) for k in COUNT_KEYS) + " |")
     lines += [f"- failure: {reason}" for reason in report.reasons]
-    lines += [f"- warning: {warning}" for warning in report.warnings]
-    if report.status != "passed":
+    if report.counts is not None:
+        lines += ["", "| " + " | ".join(SUMMARY_COLUMNS) + " |"]
+        lines.append("|" + "---|" * len(SUMMARY_COLUMNS))
+        lines.append("| " + " | ".join(str(report.counts[k]) for k in SUMMARY_COLUMNS) + " |")
+    if not report.passed:
         lines += ["", "This tag is not eligible for beta."]
     return "\n".join(lines) + "\n"
 
@@ -237,7 +193,7 @@ def summary_markdown(report: Report) -> str:
 def github_outputs(report: Report) -> str:
     counts = report.counts or {}
     lines = [f"exit-code={report.exit_code}", f"status={report.status}"]
-    lines += [f"{key}={counts.get(key, '')}" for key in COUNT_KEYS]
+    lines += [f"{key}={counts.get(key, '')}" for key in SUMMARY_COLUMNS]
     return "\n".join(lines) + "\n"
 
 
@@ -286,12 +242,9 @@ def main(argv: list[str] | None = None) -> int:
         with args.summary.open("a", encoding="utf-8") as fh:
             fh.write(summary_markdown(report))
 
-    counts = report.counts
-    if counts is not None:
-        print(", ".join(f"{key} {counts[key]}" for key in COUNT_KEYS))
-    for warning in report.warnings:
-        print(f"::warning title=Integration test::{warning}")
-    if report.status == "passed":
+    if report.counts is not None:
+        print(", ".join(f"{key} {report.counts[key]}" for key in SUMMARY_COLUMNS))
+    if report.passed:
         print(f"integration test passed for {report.tag}")
     else:
         why = "; ".join(report.reasons)
