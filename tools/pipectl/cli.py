@@ -17,7 +17,10 @@ COMMANDS: dict[str, str] = {
     "market": "pipectl.commands.market:market",
     "inttest": "pipectl.commands.inttest:inttest",
     "status": "pipectl.commands.status:status",
+    "stages": "pipectl.commands.stages:stages",
     "serve": "pipectl.commands.serve:serve",
+    "render": "pipectl.commands.render:render",
+    "check": "pipectl.commands.check:check",
 }
 
 
