@@ -17,7 +17,8 @@ from __future__ import annotations
 import os
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -109,6 +110,7 @@ class ConsoleAPI:
         self._config: tuple[_Stat | None, Any] | None = None
         self._calendars: dict[Any, Any] = {}
         self._verify: tuple[_Stat | None, Any] | None = None
+        self._pulled = -1e9  # time.monotonic() of the last `git pull` (cluster mode)
         from pipectl.audit import AuditLog
 
         self.audit_log = AuditLog(self.audit_path, clock=self._audit_clock)
@@ -231,6 +233,144 @@ class ConsoleAPI:
             payload["error"] = unreadable
         return json_response(200, payload)
 
+    def status(self, request: Request) -> Response:
+        _no_query(request)
+        from pipectl import status as status_mod
+
+        config = self.config()
+        now = self.clock()
+        self.sync_repo()
+        ctx = self.context(request.principal.actor)
+        doc = status_mod.collect(ctx, now)
+        if self.cluster is not None:
+            doc["cluster_error"] = None
+            try:
+                seen = self.cluster.read([s.name for s in config.stages])
+            except PipectlError as exc:
+                seen, doc["cluster_error"] = {}, str(exc)
+            for row in doc["stages"]:
+                if row["name"] in seen:
+                    row["cluster"] = seen[row["name"]]
+        return json_response(200, self._status_view(doc, config, now))
+
+    def _status_view(self, doc: dict[str, Any], config, now: datetime) -> dict[str, Any]:
+        """`pipectl status --json` plus what the page shows: stage gates, the source stage,
+        a suggested tag (the source stage's), the market line, and `audit verify`."""
+        rows = {row["name"]: row for row in doc["stages"]}
+        for stage in config.stages:
+            row = rows[stage.name]
+            source = config.previous_enabled(stage.name)
+            row["deploys"] = stage.values is not None
+            row["gates"] = {
+                "market_hours": stage.gates.market_hours,
+                "approval": stage.gates.approval,
+                "integration_test": stage.gates.integration_test,
+            }
+            row["from_stage"] = source.name if source else None
+            row["candidate_tag"] = _source_tag(rows.get(source.name)) if source else None
+            last = row.get("last_promotion")
+            if last:
+                last.setdefault("actor", last.get("by"))
+            argo = (row.get("cluster") or {}).get("argocd")
+            row["argocd"] = argo if argo and "error" not in argo else None
+        doc["market"] = self._market_view(config, now)
+        doc["now"] = _iso(now)
+        doc["mode"] = self.mode
+        doc["audit_verify"] = self.verify().to_json()
+        return doc
+
+    def _market_view(self, config, now: datetime) -> dict[str, Any]:
+        from pipectl.timeutil import humanize_seconds
+
+        status = self.calendar(config).status(now)
+        view = status.to_json()
+        regular = _minutes(config.market.close) - _minutes(config.market.open)
+        length = (status.next_close - status.next_open).total_seconds() / 60
+        if status.open and status.session is not None:
+            length = (status.session.close - status.session.open).total_seconds() / 60
+        view["timezone"] = config.market.timezone
+        view["half_day"] = bool(status.open and length < regular)
+        view["next_half_day"] = bool(not status.open and length < regular)
+        view["seconds_to_open"] = (
+            None if status.open else max(0, int((status.next_open - now).total_seconds()))
+        )
+        if status.open:
+            view["message"] = (
+                "OPEN — promotions blocked, closes in "
+                f"{humanize_seconds(status.seconds_to_close or 0)}"
+            )
+        else:
+            view["message"] = f"CLOSED — promotions allowed, next open {view['next_open']}"
+        return view
+
+    def sync_repo(self) -> None:
+        """Cluster mode: fast-forward the console's clone at most every `pull_interval`."""
+        if self.mode != "cluster":
+            return
+        import time
+
+        from pipectl import gitrepo
+
+        with self._lock:
+            due = time.monotonic() - self._pulled >= self.pull_interval
+            if due:
+                self._pulled = time.monotonic()
+        if not due:
+            return
+        with self._mutate, gitrepo.repo_lock(self.repo):
+            gitrepo.git(self.repo, "pull", "--ff-only", "-q")
+
+    # -- routes: changes ------------------------------------------------------------------
+
+    def set_stage(self, request: Request) -> Response:
+        """`POST /api/v1/stages/<name>` {"enabled": bool}: `pipectl stages enable|disable`."""
+        from pipectl import stages_edit
+
+        name = request.params["name"]
+        self._known_stage(name)
+        body = request.json()
+        _only_keys(body, {"enabled"})
+        enabled = body.get("enabled")
+        if not isinstance(enabled, bool):
+            raise HTTPError(400, "'enabled' must be true or false")
+        self.sync_repo()
+        ctx = self.context(request.principal.actor)
+        with self._mutate, _as_http():
+            change = stages_edit.set_enabled(ctx, name, enabled, push=self.push)
+        return json_response(200, change.to_json())
+
+    # -- routes: CI ------------------------------------------------------------------------
+
+    def inttest(self, request: Request) -> Response:
+        """`POST /api/v1/inttest` {"tag", "exit_code"?, "results"}: same parsing and rules as
+        `pipectl inttest record`; nothing is recorded unless everything parses."""
+        from pipectl import inttest
+
+        body = request.json()
+        _only_keys(body, {"tag", "exit_code", "results"})
+        if "results" not in body:
+            raise HTTPError(400, "'results' is required (the inttest-results.json object)")
+        exit_code = body.get("exit_code")
+        try:
+            tag = inttest.check_tag(body.get("tag"))
+            result = inttest.parse_results(body["results"], exit_code)
+            entry = inttest.record(
+                self.audit_log, request.principal.actor, tag, result, source="api"
+            )
+        except BadInput as exc:
+            raise HTTPError(400, str(exc)) from None
+        return json_response(
+            201,
+            {
+                "recorded": entry.id,
+                "action": entry.action,
+                "tag": tag,
+                "passed": result.passed,
+                "counts": result.counts,
+                "exit_code": result.exit_code,
+            },
+        )
+
     def _known_stage(self, name: str):
         config = self.config()
         if name not in config.stage_names:
@@ -239,6 +379,40 @@ class ConsoleAPI:
                 f"unknown stage {name[:64]!r} (expected one of: {', '.join(config.stage_names)})",
             )
         return config.stage(name)
+
+
+@contextmanager
+def _as_http() -> Iterator[None]:
+    """The modules' errors as HTTP answers: bad or conflicting input 409, a blocked gate
+    409 with the reasons, anything else (git, Kubernetes) 502 with its one-line message."""
+    try:
+        yield
+    except Blocked as exc:
+        raise HTTPError(409, str(exc), blocked=True) from None
+    except BadInput as exc:
+        raise HTTPError(409, str(exc)) from None
+    except PipectlError as exc:
+        raise HTTPError(502, str(exc)) from None
+
+
+def _iso(at: datetime) -> str:
+    from pipectl.timeutil import iso
+
+    return iso(at)
+
+
+def _minutes(t) -> int:
+    return t.hour * 60 + t.minute
+
+
+def _source_tag(row: dict[str, Any] | None) -> str | None:
+    """The tag the source stage holds (for integration-test: the newest passed one)."""
+    if row is None:
+        return None
+    passed = row.get("last_passed")
+    if passed:
+        return passed.get("tag")
+    return row.get("tag")
 
 
 def _no_query(request: Request) -> None:

@@ -47,7 +47,7 @@ class Principal:
         """What the audit log records as `actor` for this caller."""
         if self.kind == USER:
             return self.name
-        return f"{self.kind}-token"
+        return f"token:{self.kind}"
 
     @property
     def needs_csrf(self) -> bool:

@@ -182,8 +182,8 @@
     if (v.ok) {
       box.textContent = "Audit log verified: " + v.entries + " entries, chain intact";
     } else {
-      box.textContent = "Audit log FAILED verification at entry " + (v.line || "?") +
-        (v.entry_id ? " (" + v.entry_id + ")" : "") + ": " + (v.reason || "unknown");
+      box.textContent = "Audit log FAILED verification at line " + (v.bad_line || "?") +
+        (v.bad_id ? " (entry " + v.bad_id + ")" : "") + ": " + (v.reason || "unknown");
     }
   }
 
