@@ -211,6 +211,7 @@
               pkgs.shellcheck
               pkgs.chromium
               pkgs.ruff
+              pkgs.curl
             ];
           };
 

@@ -11,7 +11,9 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 ENTRY = re.compile(
-    r'\{\s*path = "(?P<path>[^"]+)";\s*url = "(?P<url>[^"]+)";\s*sha256 = "(?P<sha>[0-9a-f]{64})";\s*\}'
+    r'\{\s*path = "(?P<path>[^"]+)";'
+    r'\s*url = "(?P<url>[^"]+)";'
+    r'\s*sha256 = "(?P<sha>[0-9a-f]{64})";\s*\}'
 )
 
 
