@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from _gitfix import pipeline_repo
+from _gitfix import REPO_ROOT, git, init_repo
 
 KARGO_TOKEN = "kargo-token-0123456789abcdef"
 CI_TOKEN = "ci-token-fedcba9876543210"
@@ -26,6 +26,31 @@ CI_TOKEN = "ci-token-fedcba9876543210"
 # 2026-08-13 is a Thursday, a full NYSE session (09:30-16:00 EDT = 13:30-20:00 UTC).
 MARKET_OPEN = datetime(2026, 8, 13, 15, 0, tzinfo=UTC)  # 11:00 EDT
 MARKET_CLOSED = datetime(2026, 8, 13, 21, 0, tzinfo=UTC)  # 17:00 EDT
+
+
+def console_repo(path: Path) -> Path:
+    """A Git repository with copies of this project's pipeline.yaml, apps/ and gitops/ (what
+    promotions, stage switches and re-rendering touch)."""
+    import shutil
+
+    path.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(REPO_ROOT / "pipeline.yaml", path / "pipeline.yaml")
+    for tree in ("apps", "gitops"):
+        if (REPO_ROOT / tree).is_dir():
+            shutil.copytree(
+                REPO_ROOT / tree, path / tree, ignore=shutil.ignore_patterns("__pycache__")
+            )
+    (path / ".gitignore").write_text(".pipectl/\n")
+    init_repo(path, files={})
+    return path
+
+
+def head_commit(repo: Path) -> str:
+    return git(repo, "rev-parse", "HEAD").strip()
+
+
+def commit_count(repo: Path) -> int:
+    return int(git(repo, "rev-list", "--count", "HEAD").strip())
 
 
 class Clock:
@@ -164,7 +189,7 @@ def start_console(
     from pipectl.console.api import ConsoleAPI
     from pipectl.console.server import make_server, start_in_thread
 
-    repo = repo or pipeline_repo(tmp / "repo")
+    repo = repo or console_repo(tmp / "repo")
     audit_path = tmp / "audit" / "audit.jsonl"
     clock = Clock(now)
     kargo_file = ci_file = htpasswd = None
