@@ -273,6 +273,10 @@ class Transaction:
         return self._entries
 
     @property
+    def log(self) -> AuditLog:
+        return self._log
+
+    @property
     def last_hash(self) -> str:
         return self._entries[-1].hash if self._entries else ZERO_HASH
 

@@ -21,6 +21,10 @@ COMMANDS: dict[str, str] = {
     "serve": "pipectl.commands.serve:serve",
     "render": "pipectl.commands.render:render",
     "check": "pipectl.commands.check:check",
+    "gate": "pipectl.commands.gate:gate",
+    "audit": "pipectl.commands.audit:audit",
+    "break-glass": "pipectl.commands.breakglass:break_glass",
+    "approve": "pipectl.commands.breakglass:approve",
 }
 
 
