@@ -320,6 +320,273 @@ class ConsoleAPI:
         with self._mutate, gitrepo.repo_lock(self.repo):
             gitrepo.git(self.repo, "pull", "--ff-only", "-q")
 
+    # -- routes: the gate ------------------------------------------------------------------
+
+    def gate(self, request: Request) -> Response:
+        """`GET /api/v1/gate?stage=&tag=&promotion=&actor=`: `pipectl.gate.evaluate` with
+        record=True — every call is audited (with the Kargo promotion name and actor) and an
+        allowed decision consumes the break-glass grant that lifted the market block. HTTP 200
+        either way; 400 (and nothing written) when the question itself is malformed."""
+        from pipectl import gate
+
+        query = request.query()
+        unknown = sorted(set(query) - GATE_PARAMS)
+        if unknown:
+            raise HTTPError(400, f"unexpected query parameter(s): {', '.join(unknown)}")
+        stage = query.get("stage", "")
+        if not stage:
+            raise HTTPError(400, "'stage' is required")
+        self._known_stage(stage)
+        tag = query.get("tag", "")
+        if not tag:
+            raise HTTPError(400, "'tag' is required")
+        if not gate.valid_tag(tag):
+            raise HTTPError(400, f"tag {tag[:64]!r} is not a git SHA (7-40 lower-case hex digits)")
+        promotion = query.get("promotion") or None
+        if promotion is not None and not _K8S_NAME.fullmatch(promotion):
+            raise HTTPError(400, "'promotion' is not a Kubernetes object name")
+        claimed = query.get("actor") or None
+        if claimed is not None and (len(claimed) > 256 or not claimed.isprintable()):
+            raise HTTPError(400, "'actor' must be printable and at most 256 characters")
+        principal = request.principal
+        if principal.kind == "kargo":
+            actor, source = (f"kargo:{claimed}" if claimed else principal.actor), "kargo"
+        else:
+            actor, source = principal.actor, "console"
+        ctx = self.context(actor)
+        decision = gate.evaluate(
+            ctx, stage, tag, self.clock(), record=True, actor=actor, source=source,
+            promotion=promotion,
+        )  # fmt: skip
+        body = decision.to_json()
+        body["message"] = decision.message()
+        body["links"] = self._gate_links(decision)
+        return json_response(200, body)
+
+    def _gate_links(self, decision) -> list[dict[str, str]]:
+        if not self.public_url:
+            return []
+        anchor = f"#stage-{decision.stage}"
+        links = [{"title": f"Pipeline console: {decision.stage}", "url": self.link(anchor)}]
+        if not decision.allowed and decision.market_open:
+            links.append(
+                {
+                    "title": f"Break-glass for {decision.stage} (console)",
+                    "url": self.link(f"?break-glass={decision.tag}{anchor}"),
+                }
+            )
+        links.append({"title": "Audit history", "url": self.link(f"{anchor}-history")})
+        return links
+
+    # -- routes: promotions ----------------------------------------------------------------
+
+    def _promotion_input(self, body: dict[str, Any], extra: set[str]):
+        _only_keys(body, {"stage", "tag", "notes", *extra})
+        stage_name = body.get("stage")
+        if not isinstance(stage_name, str) or not stage_name:
+            raise HTTPError(400, "'stage' is required")
+        stage = self._known_stage(stage_name)
+        if stage.values is None:
+            config = self.config()
+            deploy = ", ".join(s.name for s in config.deploy_stages)
+            raise HTTPError(400, f"stage {stage.name} does not deploy; promote to one of: {deploy}")
+        tag = _tag(body.get("tag"))
+        notes = _text(body, "notes")
+        if stage.gates.approval and not notes:
+            raise HTTPError(
+                400, f"{stage.name} needs notes: they are recorded as the approval for {tag}"
+            )
+        return stage, tag, notes
+
+    def promote(self, request: Request) -> Response:
+        """`POST /api/v1/promote` {stage, tag, notes}. Stages with the approval gate (live)
+        need notes, recorded as the approval (`pipectl approve`) before promoting. Local mode:
+        `pipectl.promotion.promote` (a commit); cluster mode: a Kargo Promotion."""
+        from pipectl import breakglass
+
+        stage, tag, notes = self._promotion_input(request.json(), set())
+        actor = request.principal.actor
+        self.sync_repo()
+        with self._mutate, _as_http():
+            if stage.gates.approval:
+                breakglass.record_approval(
+                    self.audit_log, self.config(), stage.name, tag, notes, actor
+                )
+            return self._promote(actor, stage, tag, notes, self.clock())
+
+    def break_glass(self, request: Request) -> Response:
+        """`POST /api/v1/break-glass` {stage, tag, justification, confirm, notes?}: `confirm`
+        must be the stage name. Asks the gate first whether a grant (and, for live, the
+        approval in `notes`) would let the promotion through; only then records them and
+        performs that one promotion, which consumes the grant."""
+        from pipectl import breakglass
+
+        body = request.json()
+        stage, tag, notes = self._promotion_input(body, {"justification", "confirm"})
+        confirm = body.get("confirm")
+        if confirm != stage.name:
+            raise HTTPError(400, f"type the stage name {stage.name!r} in 'confirm' to break glass")
+        justification = _text(body, "justification", required=True)
+        actor = request.principal.actor
+        config = self.config()
+        try:
+            breakglass.check_break_glass(config, stage.name, tag, justification)
+            if stage.gates.approval:
+                breakglass.check_approval(config, stage.name, tag, notes)
+        except BadInput as exc:
+            raise HTTPError(400, str(exc)) from None
+        self.sync_repo()
+        with self._mutate, _as_http():
+            if self.mode == "local":
+                from pipectl.status import deployed_tag
+
+                if deployed_tag(self.repo, config, stage) == tag:
+                    raise HTTPError(409, f"{stage.name} already runs {tag}; nothing to promote")
+            now = self.clock()
+            entries = self.audit_log.entries()
+            plain = self._decide(config, entries, stage.name, tag, now)
+            if plain.allowed:
+                raise HTTPError(
+                    409, f"{tag} may go to {stage.name} without break-glass; use Promote"
+                )
+            what_if = self._decide(
+                config,
+                [*entries, *_hypothetical(config, stage, tag, now, actor, notes)],
+                stage.name,
+                tag,
+                now,
+            )
+            reasons = list(what_if.reasons) + self._source_reasons(config, stage, tag, entries)
+            if reasons:
+                raise HTTPError(
+                    409,
+                    "break-glass would not help: " + "; ".join(reasons),
+                    blocked=True,
+                    reasons=reasons,
+                    break_glass_possible=False,
+                )
+            if stage.gates.approval:
+                breakglass.record_approval(self.audit_log, config, stage.name, tag, notes, actor)
+            grant = breakglass.grant_break_glass(
+                self.audit_log, config, stage.name, tag, justification, actor, now
+            )
+            response = self._promote(actor, stage, tag, notes, self.clock(), grant=grant.id)
+        return response
+
+    def _decide(self, config, entries, stage: str, tag: str, now: datetime):
+        from pipectl import gate
+
+        return gate.decide(config, self.calendar(config), entries, stage, tag, now)
+
+    def _source_reasons(self, config, stage, tag: str, entries) -> list[str]:
+        """Local mode: `pipectl.promotion.source_reasons` (the tag must be what the source
+        stage runs). In cluster mode Kargo enforces where Freight may come from."""
+        if self.mode != "local":
+            return []
+        from pipectl import gitrepo, promotion
+        from pipectl.values_file import tag_from_text
+
+        source = config.previous_enabled(stage.name)
+        source_tag = None
+        if source is not None and source.values is not None:
+            text = gitrepo.show(self.repo, "HEAD", source.values)
+            source_tag = tag_from_text(text or "", config.tag_key, source.values)
+        return promotion.source_reasons(source, tag, source_tag, entries)
+
+    def _promote(
+        self, actor: str, stage, tag: str, notes: str | None, now: datetime, grant=None
+    ) -> Response:
+        """Run the promotion at `now` (caller holds `_mutate`) and shape the answer."""
+        if self.mode == "cluster":
+            return self._promote_cluster(actor, stage, tag, notes, now, grant)
+        from pipectl import promotion
+
+        ctx = self.context(actor)
+        result = promotion.promote(ctx, stage.name, tag, notes or "", push=self.push, now=now)
+        body = result.to_json()
+        if result.status == promotion.BLOCKED:
+            body.update(self._blocked_extra(stage, tag, result.reasons, now))
+            return json_response(409, {"error": result.message, **body})
+        if result.status == promotion.FAILED:
+            return json_response(502, {"error": result.message, **body})
+        return json_response(200, body)
+
+    def _blocked_extra(self, stage, tag: str, reasons: list[str], now: datetime) -> dict:
+        """Whether a break-glass grant would let this through: ask the gate (at the same
+        instant) with a hypothetical grant, never written, and compare with every reason."""
+        config = self.config()
+        entries = self.audit_log.entries()
+        plain = self._decide(config, entries, stage.name, tag, now)
+        what_if = self._decide(
+            config, [*entries, *_hypothetical(config, stage, tag, now, "-", None)],
+            stage.name, tag, now,
+        )  # fmt: skip
+        lifted = set(plain.reasons) - set(what_if.reasons)
+        possible = bool(lifted) and not (set(reasons) - lifted)
+        return {"blocked": True, "reasons": list(reasons), "break_glass_possible": possible}
+
+    def _promote_cluster(self, actor: str, stage, tag: str, notes, now, grant) -> Response:
+        """Ask the gate (read-only) so a blocked promotion is explained at once; otherwise
+        create the Kargo Promotion, whose gate step asks `/api/v1/gate` again (recorded,
+        consuming `grant`), and audit `promotion.requested` naming it."""
+        config = self.config()
+        entries = self.audit_log.entries()
+        decision = self._decide(config, entries, stage.name, tag, now)
+        from_stage = config.previous_enabled(stage.name)
+        common = {
+            "actor": actor,
+            "stage": stage.name,
+            "from_stage": from_stage.name if from_stage else None,
+            "tag": tag,
+        }
+        if not decision.allowed:
+            reasons = list(decision.reasons)
+            blocked = self.audit_log.append(
+                action="promotion.blocked",
+                details={"reasons": reasons, "mode": "cluster"},
+                **common,
+            )
+            extra = self._blocked_extra(stage, tag, reasons, now)
+            return json_response(
+                409,
+                {
+                    "error": f"promotion of {tag} to {stage.name} blocked: " + "; ".join(reasons),
+                    "status": "blocked",
+                    "audit_id": blocked.id,
+                    **extra,
+                },
+            )
+        created = self.cluster.create_promotion(stage.name, tag)
+        entry = self.audit_log.append(
+            action="promotion.requested",
+            notes=notes or None,
+            details={
+                "mode": "cluster",
+                "kargo_promotion": created["promotion"],
+                "freight": created["freight"],
+                "break_glass": grant,
+            },
+            **common,
+        )
+        message = (
+            f"Kargo Promotion {created['promotion']} created for {tag} → {stage.name}"
+            + (f" (break-glass {grant})" if grant else "")
+            + "; Kargo asks the gate again and performs it"
+        )
+        return json_response(
+            202,
+            {
+                "status": "requested",
+                "stage": stage.name,
+                "tag": tag,
+                "promotion": created["promotion"],
+                "freight": created["freight"],
+                "audit_id": entry.id,
+                "break_glass": grant,
+                "message": message,
+            },
+        )
+
     # -- routes: changes ------------------------------------------------------------------
 
     def set_stage(self, request: Request) -> Response:
@@ -393,6 +660,42 @@ def _as_http() -> Iterator[None]:
         raise HTTPError(409, str(exc)) from None
     except PipectlError as exc:
         raise HTTPError(502, str(exc)) from None
+
+
+def _hypothetical(config, stage, tag: str, now: datetime, actor: str, notes: str | None):
+    """Audit entries that are never written: a break-glass grant (and, for a stage with the
+    approval gate, the approval the request carries) as they would be recorded at `now`, so
+    the gate itself can say whether they would let the promotion through."""
+    from pipectl.audit import Entry, format_time
+
+    def entry(action: str, **fields: Any) -> Entry:
+        base = {
+            "id": f"hypothetical-{action}",
+            "time": format_time(now),
+            "actor": actor,
+            "action": action,
+            "stage": stage.name,
+            "from_stage": None,
+            "tag": tag,
+            "notes": None,
+            "justification": None,
+            "details": {},
+            "prev": "",
+            "hash": "",
+        }
+        base.update(fields)
+        return Entry(**base)
+
+    out = [
+        entry(
+            "break-glass.granted",
+            justification="hypothetical",
+            details={"expires": format_time(now + config.break_glass_validity)},
+        )
+    ]
+    if stage.gates.approval and notes:
+        out.append(entry("approval.granted", notes=notes))
+    return out
 
 
 def _iso(at: datetime) -> str:
