@@ -512,9 +512,9 @@ def stage_applications(config: PipelineConfig) -> str:
                 "syncPolicy": sync_policy,
             },
         }
-        notes = [f"Stage {stage.name} ({'enabled' if stage.enabled else 'DISABLED'})."]
-        if not stage.enabled:
-            notes.append("Disabled stages keep their Application: disabling never tears down.")
+        # Nothing here depends on stage.enabled: switching a stage off must not change (or
+        # tear down) what runs there; only the Kargo wiring changes.
+        notes = [f"Stage {stage.name}."]
         if live:
             notes.append(
                 "live: no cascading-delete finalizer, no automated prune, and the namespace\n"
@@ -524,7 +524,8 @@ def stage_applications(config: PipelineConfig) -> str:
     intro = (
         "The stonks-oracle stages. Chart from the app repo, values (the image tag) from this\n"
         "repo: a promotion is a commit to the stage's values file. Kargo may sync these\n"
-        "Applications only for the Stage named in kargo.akuity.io/authorized-stage."
+        "Applications only for the Stage named in kargo.akuity.io/authorized-stage.\n"
+        "Enabling or disabling a stage never changes this file: a disabled stage keeps running."
     )
     return dump_docs(docs, intro)
 

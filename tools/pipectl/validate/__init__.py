@@ -56,7 +56,7 @@ def run_check(
     from pipectl.render import load_versions
     from pipectl.validate import helm, policy, steps, upstream
     from pipectl.validate.docs import load_manifests
-    from pipectl.validate.kubeconform import find_kubeconform, run
+    from pipectl.validate.kubeconform import Run, find_kubeconform
     from pipectl.validate.schemas import SchemaStore, default_cache_root
 
     report = CheckReport()
@@ -99,12 +99,12 @@ def run_check(
     store.ensure_core((d.kind, d.api_version) for d in docs)
     report.schemas_generated = store.generated
     lap("schemas")
-    report.failures += run(
-        binary, store.locations, versions["KUBERNETES_VERSION"], repo, files, docs
-    )
-    lap("kubeconform")
+    # kubeconform runs in the background while the Python checks run.
+    kubeconform_run = Run(binary, store.locations, versions["KUBERNETES_VERSION"], repo, files)
 
-    step_failures, report.step_configs = steps.check_steps(docs, steps.StepSchemas(mirror))
+    step_failures, report.step_configs = steps.check_steps(
+        docs, lambda: steps.StepSchemas(mirror), steps.VerdictCache(store.dir / "step-verdicts")
+    )
     report.failures += step_failures
     lap("steps")
 
@@ -114,4 +114,6 @@ def run_check(
     report.failures += helm.check_stage_values(repo, config)
     report.failures += policy.check_policy(docs, config)
     lap("policy")
+    report.failures += kubeconform_run.result(docs)
+    lap("kubeconform")
     return report

@@ -40,6 +40,41 @@ def command(
     return cmd + list(files)
 
 
+class Run:
+    """A kubeconform process started in the background; `result()` waits for its verdict."""
+
+    def __init__(
+        self,
+        binary: str,
+        locations: Sequence[str],
+        kubernetes_version: str,
+        repo: Path,
+        files: Sequence[str],
+    ) -> None:
+        self.binary = binary
+        self.proc: subprocess.Popen[str] | None = None
+        if not files:
+            return
+        cmd = command(binary, locations, kubernetes_version, files)
+        try:
+            self.proc = subprocess.Popen(
+                cmd, cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            )
+        except OSError as exc:
+            raise BadInput(f"cannot run kubeconform ({binary}): {exc}") from None
+
+    def result(self, docs: Sequence[Document]) -> list[Failure]:
+        if self.proc is None:
+            return []
+        try:
+            stdout, stderr = self.proc.communicate(timeout=300)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.communicate()
+            raise BadInput(f"kubeconform ({self.binary}) took longer than 300 s") from None
+        return parse_report(stdout, stderr, self.proc.returncode, docs)
+
+
 def run(
     binary: str,
     locations: Sequence[str],
@@ -49,17 +84,16 @@ def run(
     docs: Sequence[Document],
 ) -> list[Failure]:
     """kubeconform's verdict on `files` (relative to repo); every non-valid resource fails."""
-    if not files:
-        return []
-    cmd = command(binary, locations, kubernetes_version, files)
+    return Run(binary, locations, kubernetes_version, repo, files).result(docs)
+
+
+def parse_report(
+    stdout: str, stderr: str, returncode: int, docs: Sequence[Document]
+) -> list[Failure]:
     try:
-        proc = subprocess.run(cmd, cwd=repo, capture_output=True, text=True, timeout=300)
-    except (OSError, subprocess.SubprocessError) as exc:
-        raise BadInput(f"cannot run kubeconform ({binary}): {exc}") from None
-    try:
-        report = json.loads(proc.stdout or "{}")
+        report = json.loads(stdout or "{}")
     except json.JSONDecodeError:
-        detail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
+        detail = (stderr or stdout).strip().splitlines()[-1:] or ["no output"]
         raise BadInput(f"kubeconform produced no JSON report: {detail[0]}") from None
     failures = []
     for res in report.get("resources") or []:
@@ -100,8 +134,8 @@ def run(
                     "kubeconform",
                 )
             )
-    if proc.returncode not in (0, 1) and not failures:
-        raise BadInput(f"kubeconform failed (exit {proc.returncode}): {proc.stderr.strip()}")
+    if returncode not in (0, 1) and not failures:
+        raise BadInput(f"kubeconform failed (exit {returncode}): {stderr.strip()}")
     return failures
 
 

@@ -69,10 +69,13 @@ def _kubernetes_validate() -> tuple[Path, str]:
     if spec is None or not spec.submodule_search_locations:
         raise BadInput("kubernetes-validate is not installed (pip install kubernetes-validate)")
 
-    try:
-        kv_version = version("kubernetes-validate")
-    except PackageNotFoundError:  # pragma: no cover - vendored without metadata
-        kv_version = "unknown"
+    versions = []
+    for dist in ("kubernetes-validate", "jsonschema"):
+        try:
+            versions.append(f"{dist}=={version(dist)}")
+        except PackageNotFoundError:  # pragma: no cover - vendored without metadata
+            versions.append(f"{dist}==unknown")
+    kv_version = ",".join(versions)
     package = Path(next(iter(spec.submodule_search_locations)))
     return package / "kubernetes-json-schema", kv_version
 
@@ -106,7 +109,7 @@ class SchemaStore:
                 "generator": GENERATOR_VERSION,
                 "upstream": upstream.key(),
                 "kubernetes": kubernetes_version,
-                "kubernetes-validate": kv_version,
+                "packages": kv_version,
             },
             sort_keys=True,
         )

@@ -11,9 +11,11 @@ Every step of every Stage promotion template and PromotionTask is checked:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 from pipectl.validate.docs import Document, Failure
@@ -95,10 +97,49 @@ def _balanced(text: str) -> bool:
     return depth == 0
 
 
-def check_steps(docs: Sequence[Document], schemas: StepSchemas) -> tuple[list[Failure], int]:
-    """Failures, and how many step configs were validated."""
+class VerdictCache:
+    """Step configs already found valid against the same pinned schemas (one empty file each).
+
+    Keyed by the canonical JSON of (step, config) inside a directory keyed by the upstream
+    hashes and the jsonschema version, so an unchanged config skips jsonschema entirely.
+    """
+
+    def __init__(self, directory: Path | None) -> None:
+        self.dir = directory
+
+    def _path(self, uses: str, config: Any) -> Path | None:
+        if self.dir is None:
+            return None
+        blob = json.dumps([uses, config], sort_keys=True, separators=(",", ":"), default=str)
+        return self.dir / hashlib.sha256(blob.encode()).hexdigest()
+
+    def known_valid(self, uses: str, config: Any) -> bool:
+        path = self._path(uses, config)
+        return path is not None and path.exists()
+
+    def remember(self, uses: str, config: Any) -> None:
+        path = self._path(uses, config)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.touch()
+
+
+def check_steps(
+    docs: Sequence[Document],
+    schemas: Callable[[], StepSchemas],
+    verdicts: VerdictCache | None = None,
+) -> tuple[list[Failure], int]:
+    """Failures, and how many step configs were checked against their schema."""
     failures: list[Failure] = []
     validated = 0
+    verdicts = verdicts or VerdictCache(None)
+    loaded: list[StepSchemas] = []
+
+    def step_schemas() -> StepSchemas:
+        if not loaded:
+            loaded.append(schemas())
+        return loaded[0]
+
     tasks = {(d.namespace, d.name): d for d in docs if d.kind == "PromotionTask"}
     for doc in docs:
         found = _steps(doc)
@@ -131,20 +172,25 @@ def check_steps(docs: Sequence[Document], schemas: StepSchemas) -> tuple[list[Fa
             if task:
                 failures += _check_task_ref(doc, where, step, template_vars, tasks)
                 continue
-            validator = schemas.validator(str(uses))
+            config = step.get("config") or {}
+            failures += _policy(doc, where, str(uses), config)
+            validated += 1
+            if verdicts.known_valid(str(uses), config):
+                continue
+            validator = step_schemas().validator(str(uses))
             if validator is None:
                 failures.append(
                     doc.fail(f"{where}: unknown step {uses!r} (no pinned step schema)", "steps")
                 )
                 continue
-            config = step.get("config") or {}
-            validated += 1
-            for error in sorted(validator.iter_errors(config), key=lambda e: list(e.path)):
+            errors = sorted(validator.iter_errors(config), key=lambda e: list(e.path))
+            for error in errors:
                 loc = "config" + "".join(
                     f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.path
                 )
                 failures.append(doc.fail(f"{where}: {uses}: {loc}: {error.message}", "steps"))
-            failures += _policy(doc, where, str(uses), config)
+            if not errors:
+                verdicts.remember(str(uses), config)
     return failures, validated
 
 
