@@ -256,17 +256,309 @@ def test_audit_verify_reports_an_edited_entry(console):
     assert console.get("/api/v1/status").json()["audit_verify"]["ok"] is False
 
 
-# --- tokens on the API -------------------------------------------------------------------------
+# --- the gate Kargo calls ----------------------------------------------------------------------
 
 
-def test_kargo_token_reaches_the_gate_route_only(console):
-    r = console.client().request(
-        "GET", "/api/v1/gate", headers={"Authorization": f"Bearer {KARGO_TOKEN}"}
+def kargo_gate(console, query: str, token: str = KARGO_TOKEN):
+    return console.client().request(
+        "GET", f"/api/v1/gate?{query}", headers={"Authorization": f"Bearer {token}"}
     )
-    assert r.status == 400  # authenticated and authorized; the parameters are missing
-    assert console.audit_bytes() == b""
 
 
-def test_market_closed_constant_is_closed(console):
+def seed_beta(console, tag: str = TAG) -> None:
+    """`tag` passed its integration test and runs in beta (promoted while the market is
+    closed, through the API)."""
+    saved = console.clock()
     console.clock.set(MARKET_CLOSED)
-    assert console.get("/api/v1/status").json()["market"]["open"] is False
+    assert ci_post(console, {"tag": tag, "exit_code": 0, "results": {"passed": 5}}).status == 201
+    r = console.post_json("/api/v1/promote", {"stage": "beta", "tag": tag, "notes": "to beta"})
+    assert r.status == 200 and r.json()["status"] == "completed", r.body
+    console.clock.set(saved)
+
+
+def test_gate_allowed_when_the_market_is_closed_and_audited_with_kargo_names(console):
+    seed_beta(console)
+    r = kargo_gate(console, f"stage=paper&tag={TAG}&promotion=paper.01jabc.0123abc&actor=admin")
+    assert r.status == 200, r.body
+    doc = r.json()
+    assert {k: doc[k] for k in ("allowed", "stage", "tag", "market_open", "break_glass")} == {
+        "allowed": True,
+        "stage": "paper",
+        "tag": TAG,
+        "market_open": False,
+        "break_glass": None,
+    }
+    assert doc["reasons"] == [] and doc["seconds_to_close"] is None
+    assert doc["message"].startswith(f"allowed: {TAG} may go to paper")
+    assert doc["links"] == []  # no --public-url: no absolute links to give
+    entry = console.audit_entries()[-1]
+    assert entry["action"] == "gate.allowed" and entry["actor"] == "kargo:admin"
+    assert entry["details"]["promotion"] == "paper.01jabc.0123abc"
+    assert entry["details"]["source"] == "kargo"
+
+
+def test_gate_blocked_while_open_with_message_and_links(tmp_path):
+    url = "https://pipeline.celestium.life"
+    with start_console(tmp_path, public_url=url) as console:
+        seed_beta(console)
+        console.clock.set(datetime(2026, 8, 13, 17, 47, tzinfo=UTC))  # 13:47 EDT
+        r = kargo_gate(console, f"stage=paper&tag={TAG}&promotion=paper.x.0123abc&actor=admin")
+        assert r.status == 200
+        doc = r.json()
+        assert doc["allowed"] is False and doc["market_open"] is True
+        assert doc["seconds_to_close"] == 2 * 3600 + 13 * 60
+        assert "closes in 2h 13m" in doc["message"] and doc["message"].startswith("blocked:")
+        assert any("market is open" in reason for reason in doc["reasons"])
+        assert doc["links"][0] == {
+            "title": "Pipeline console: paper",
+            "url": f"{url}/#stage-paper",
+        }
+        assert any("Break-glass" in link["title"] for link in doc["links"])
+        entry = console.audit_entries()[-1]
+        assert entry["action"] == "gate.blocked" and entry["details"]["reasons"] == doc["reasons"]
+
+
+def test_gate_for_a_disabled_stage_is_a_blocked_decision(console):
+    seed_beta(console)
+    assert console.post_json("/api/v1/stages/paper", {"enabled": False}).status == 200
+    r = kargo_gate(console, f"stage=paper&tag={TAG}")
+    assert r.status == 200 and r.json()["allowed"] is False
+    assert "stage paper is disabled" in r.json()["reasons"]
+    assert console.audit_entries()[-1]["actor"] == "token:kargo"  # no actor given
+
+
+def test_gate_as_a_user_records_the_user(console):
+    seed_beta(console)
+    r = console.get(f"/api/v1/gate?stage=paper&tag={TAG}&actor=someone-else")
+    assert r.status == 200 and r.json()["allowed"] is True
+    entry = console.audit_entries()[-1]
+    assert entry["actor"] == "alice@example.com" and entry["details"]["source"] == "console"
+
+
+@pytest.mark.parametrize(
+    ("query", "needle"),
+    [
+        ("", "'stage' is required"),
+        (f"tag={TAG}", "'stage' is required"),
+        ("stage=paper", "'tag' is required"),
+        (f"stage=staging&tag={TAG}", "unknown stage"),
+        ("stage=paper&tag=0123ABC", "not a git SHA"),
+        ("stage=paper&tag=012", "not a git SHA"),
+        ("stage=paper&tag=0123abc%0a", "not a git SHA"),
+        (f"stage=paper&tag={'a' * 41}", "not a git SHA"),
+        (f"stage=paper&stage=live&tag={TAG}", "more than once"),
+        (f"stage=paper&tag={TAG}&at=2026-01-01T00:00:00Z", "unexpected query parameter"),
+        (f"stage=paper&tag={TAG}&promotion=Not_A_Name", "Kubernetes object name"),
+        (f"stage=paper&tag={TAG}&actor={'x' * 300}", "at most 256"),
+        (f"stage=paper&tag={TAG}&actor=a%00b", "printable"),
+        ("stage=%ff&tag=0123abc", "malformed query"),
+    ],
+)
+def test_gate_malformed_parameters_are_400_and_write_nothing(console, query, needle):
+    seed_beta(console)
+    before = console.audit_bytes()
+    r = kargo_gate(console, query)
+    assert r.status == 400, r.body
+    assert needle in r.json()["error"]
+    assert console.audit_bytes() == before
+
+
+def test_kargo_gate_consumes_a_break_glass_grant_exactly_once(console):
+    from pipectl import breakglass
+
+    seed_beta(console)
+    console.clock.set(MARKET_OPEN)
+    # An operator breaks glass (as `pipectl break-glass` does) for the Kargo promotion.
+    grant = breakglass.grant_break_glass(
+        console.api.audit_log, console.api.config(), "paper", TAG, "broker outage fix", "bob"
+    )
+    first = kargo_gate(console, f"stage=paper&tag={TAG}&promotion=paper.p1.0123abc&actor=bob")
+    doc = first.json()
+    assert doc["allowed"] is True and doc["break_glass"] == grant.id
+    consumed = [e for e in console.audit_entries() if e["action"] == "break-glass.consumed"]
+    assert len(consumed) == 1 and consumed[0]["details"]["grant"] == grant.id
+    assert consumed[0]["details"]["promotion"] == "paper.p1.0123abc"
+    # Kargo retries the same promotion's step: same answer, no second consumption.
+    retry = kargo_gate(console, f"stage=paper&tag={TAG}&promotion=paper.p1.0123abc&actor=bob")
+    assert retry.json()["allowed"] is True
+    # Any other promotion of the same tag is blocked again: the grant is used up.
+    other = kargo_gate(console, f"stage=paper&tag={TAG}&promotion=paper.p2.0123abc&actor=bob")
+    assert other.json()["allowed"] is False and other.json()["break_glass"] is None
+    consumed = [e for e in console.audit_entries() if e["action"] == "break-glass.consumed"]
+    assert len(consumed) == 1
+    assert console.get("/api/v1/audit").json()["verify"]["ok"] is True
+
+
+def test_concurrent_gate_calls_consume_a_grant_once(console):
+    import concurrent.futures
+
+    from pipectl import breakglass
+
+    seed_beta(console)
+    console.clock.set(MARKET_OPEN)
+    breakglass.grant_break_glass(
+        console.api.audit_log, console.api.config(), "paper", TAG, "broker outage fix", "bob"
+    )
+
+    def ask(i: int) -> bool:
+        r = kargo_gate(console, f"stage=paper&tag={TAG}&promotion=paper.c{i}.0123abc")
+        return r.json()["allowed"]
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(ask, range(16)))
+    assert answers.count(True) == 1
+    consumed = [e for e in console.audit_entries() if e["action"] == "break-glass.consumed"]
+    assert len(consumed) == 1
+
+
+# --- promote and break-glass from the console --------------------------------------------------
+
+
+def test_promote_with_notes_commits_and_audits(console):
+    seed_beta(console)
+    r = console.post_json("/api/v1/promote", {"stage": "paper", "tag": TAG, "notes": "ok <b>"})
+    assert r.status == 200, r.body
+    doc = r.json()
+    assert doc["status"] == "completed" and doc["from_stage"] == "beta"
+    assert doc["commit"] == head_commit(console.repo)
+    message = git(console.repo, "log", "-1", "--format=%B")
+    assert message.startswith(f"promote(paper): {TAG}")
+    assert "ok <b>" in message and "Promoted-By: alice@example.com" in message
+    assert "Break-Glass: none" in message
+    values = (console.repo / "apps/stonks-oracle/paper/values.yaml").read_text()
+    assert TAG in values
+    done = console.audit_entries()[-1]
+    assert done["action"] == "promotion.completed" and done["notes"] == "ok <b>"
+    assert done["details"]["commit"] == doc["commit"] and done["actor"] == "alice@example.com"
+    status = {s["name"]: s for s in console.get("/api/v1/status").json()["stages"]}
+    assert status["paper"]["tag"] == TAG
+    assert status["paper"]["last_promotion"]["notes"] == "ok <b>"
+    again = console.post_json("/api/v1/promote", {"stage": "paper", "tag": TAG})
+    assert again.status == 200 and again.json()["status"] == "noop"
+
+
+def test_blocked_promotion_says_why_and_offers_break_glass(console):
+    seed_beta(console)
+    console.clock.set(MARKET_OPEN)
+    head = head_commit(console.repo)
+    r = console.post_json("/api/v1/promote", {"stage": "paper", "tag": TAG, "notes": ""})
+    assert r.status == 409
+    doc = r.json()
+    assert doc["blocked"] is True and doc["break_glass_possible"] is True
+    assert any("market is open" in x for x in doc["reasons"])
+    assert head_commit(console.repo) == head
+    assert console.audit_entries()[-1]["action"] == "promotion.blocked"
+    # A tag beta does not run is blocked for a reason break-glass cannot lift.
+    other = console.post_json("/api/v1/promote", {"stage": "paper", "tag": "fedcba9"})
+    assert other.status == 409 and other.json()["break_glass_possible"] is False
+
+
+def test_break_glass_needs_the_typed_stage_name_and_a_justification(console):
+    seed_beta(console)
+    console.clock.set(MARKET_OPEN)
+    before_log, before_head = console.audit_bytes(), head_commit(console.repo)
+    base = {"stage": "paper", "tag": TAG, "justification": "broker outage hotfix"}
+    for body, needle in (
+        (base, "type the stage name 'paper'"),
+        ({**base, "confirm": "Paper"}, "type the stage name"),
+        ({**base, "confirm": "live"}, "type the stage name"),
+        ({**base, "confirm": "paper", "justification": ""}, "'justification' is required"),
+        ({**base, "confirm": "paper", "justification": "because"}, "one word"),
+        ({**base, "confirm": "beta", "stage": "beta"}, "no market-hours gate"),
+    ):
+        r = console.post_json("/api/v1/break-glass", body)
+        assert r.status == 400, (body, r.body)
+        assert needle in r.json()["error"]
+    assert console.audit_bytes() == before_log and head_commit(console.repo) == before_head
+    ok = console.post_json("/api/v1/break-glass", {**base, "confirm": "paper"})
+    assert ok.status == 200, ok.body
+    doc = ok.json()
+    assert doc["status"] == "completed" and doc["break_glass"]
+    assert f"Break-Glass: {doc['break_glass']}" in git(console.repo, "log", "-1", "--format=%B")
+    actions = [e["action"] for e in console.audit_entries()]
+    assert actions.count("break-glass.granted") == 1 and actions.count("break-glass.consumed") == 1
+    granted = next(e for e in console.audit_entries() if e["action"] == "break-glass.granted")
+    assert granted["justification"] == "broker outage hotfix"
+    assert granted["actor"] == "alice@example.com"
+    # Once: paper runs the tag now; a second break-glass is refused and grants nothing.
+    again = console.post_json("/api/v1/break-glass", {**base, "confirm": "paper"})
+    assert again.status == 409 and "already runs" in again.json()["error"]
+    assert [e["action"] for e in console.audit_entries()].count("break-glass.granted") == 1
+
+
+def test_break_glass_is_refused_when_it_would_not_help(console):
+    seed_beta(console)
+    body = {"stage": "paper", "tag": TAG, "justification": "market hotfix now", "confirm": "paper"}
+    closed = console.post_json("/api/v1/break-glass", body)  # market closed: not needed
+    assert closed.status == 409 and "without break-glass" in closed.json()["error"]
+    console.clock.set(MARKET_OPEN)
+    wrong = console.post_json("/api/v1/break-glass", {**body, "tag": "fedcba9"})
+    assert wrong.status == 409 and wrong.json()["break_glass_possible"] is False
+    assert "not what beta runs" in wrong.json()["error"]
+    assert not [e for e in console.audit_entries() if e["action"] == "break-glass.granted"]
+
+
+def test_live_needs_notes_which_become_the_approval(console):
+    seed_beta(console)
+    assert console.post_json("/api/v1/promote", {"stage": "paper", "tag": TAG}).status == 200
+    before = console.audit_bytes()
+    r = console.post_json("/api/v1/promote", {"stage": "live", "tag": TAG, "notes": "  "})
+    assert r.status == 400 and "needs notes" in r.json()["error"]
+    assert console.audit_bytes() == before
+    r = console.post_json("/api/v1/promote", {"stage": "live", "tag": TAG, "notes": "LGTM, P&L ok"})
+    assert r.status == 200 and r.json()["status"] == "completed", r.body
+    entries = console.audit_entries()
+    actions = [e["action"] for e in entries]
+    assert actions[-3:] == ["approval.granted", "promotion.requested", "promotion.completed"]
+    assert entries[-3]["notes"] == "LGTM, P&L ok" and entries[-3]["stage"] == "live"
+    assert entries[-3]["actor"] == "alice@example.com"
+
+
+def test_live_break_glass_records_approval_and_grant_then_promotes(console):
+    seed_beta(console)
+    assert console.post_json("/api/v1/promote", {"stage": "paper", "tag": TAG}).status == 200
+    console.clock.set(MARKET_OPEN)
+    body = {"stage": "live", "tag": TAG, "justification": "urgent fix", "confirm": "live"}
+    r = console.post_json("/api/v1/break-glass", body)
+    assert r.status == 400 and "needs notes" in r.json()["error"]
+    r = console.post_json("/api/v1/break-glass", {**body, "notes": "approved by desk"})
+    assert r.status == 200 and r.json()["status"] == "completed", r.body
+    actions = [e["action"] for e in console.audit_entries()]
+    assert actions[-5:] == [
+        "approval.granted",
+        "break-glass.granted",
+        "promotion.requested",
+        "break-glass.consumed",
+        "promotion.completed",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("body", "needle"),
+    [
+        ({"stage": "ci", "tag": TAG}, "does not deploy"),
+        ({"stage": "integration-test", "tag": TAG}, "does not deploy"),
+        ({"stage": "prod", "tag": TAG}, "unknown stage"),
+        ({"tag": TAG}, "'stage' is required"),
+        ({"stage": "paper"}, "'tag' is required"),
+        ({"stage": "paper", "tag": "xyz1234"}, "7 to 40 lower-case hex"),
+        ({"stage": "paper", "tag": TAG, "notes": 5}, "must be a string"),
+        ({"stage": "paper", "tag": TAG, "notes": "x" * 4001}, "longer than 4000"),
+        ({"stage": "paper", "tag": TAG, "push": True}, "unexpected field"),
+    ],
+)
+def test_promote_bad_input_is_400_and_writes_nothing(console, body, needle):
+    seed_beta(console)
+    before_log, before_head = console.audit_bytes(), head_commit(console.repo)
+    r = console.post_json("/api/v1/promote", body)
+    assert r.status == 400, r.body
+    assert needle in r.json()["error"]
+    assert console.audit_bytes() == before_log and head_commit(console.repo) == before_head
+
+
+def test_promotion_conflict_with_a_dirty_values_file_is_409(console):
+    seed_beta(console)
+    values = console.repo / "apps/stonks-oracle/paper/values.yaml"
+    values.write_text(values.read_text() + "# local edit\n")
+    r = console.post_json("/api/v1/promote", {"stage": "paper", "tag": TAG})
+    assert r.status == 409 and "uncommitted changes" in r.json()["error"]
