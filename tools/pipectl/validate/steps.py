@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from pipectl.errors import BadInput
 from pipectl.validate.docs import Document, Failure
 from pipectl.validate.upstream import Upstream
 
@@ -27,9 +28,14 @@ _HTTP_EXPRESSIONS = ("successExpression", "failureExpression", "errorExpression"
 
 class StepSchemas:
     def __init__(self, upstream: Upstream) -> None:
-        from jsonschema import Draft202012Validator
-        from referencing import Registry, Resource
-        from referencing.jsonschema import DRAFT202012
+        try:
+            from jsonschema import Draft202012Validator
+            from referencing import Registry, Resource
+            from referencing.jsonschema import DRAFT202012
+        except ImportError as exc:
+            raise BadInput(
+                f"pipectl check needs jsonschema>=4.18 to validate Kargo step configs ({exc})"
+            ) from None
 
         self._validator_cls = Draft202012Validator
         resources = []
