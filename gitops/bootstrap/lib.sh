@@ -77,6 +77,7 @@ die() {
   printf '%s: error: %s\n' "$PROG" "$*" >&2
   exit "$code"
 }
+indent() { sed 's/^/      /'; }
 rel() { printf '%s\n' "${1#"$PIPELINES_ROOT"/}"; }
 
 # ---- kubectl / helm ----------------------------------------------------------------------------
@@ -93,7 +94,7 @@ act() {
     return 0
   fi
   info "$what"
-  "$@"
+  "$@" | indent
 }
 
 # act_from DESCRIPTION PRODUCER [ARGS...] -- COMMAND...: like act, with PRODUCER's output as
@@ -113,7 +114,7 @@ act_from() {
     return 0
   fi
   info "$what"
-  "${producer[@]}" | "$@"
+  "${producer[@]}" | "$@" | indent
 }
 
 # in_sync FILE|-: the cluster already matches the manifest (kubectl diff exits 0).
@@ -263,7 +264,7 @@ state_pod_start() { # state_pod_start NAMESPACE
 
 state_pod_stop() { # state_pod_stop NAMESPACE
   act "remove pod $1/$STATE_IO_POD" \
-    k delete pod "$STATE_IO_POD" -n "$1" --ignore-not-found --wait=false >/dev/null
+    k delete pod "$STATE_IO_POD" -n "$1" --ignore-not-found --wait=false
   local keep=() ns
   for ns in "${STARTED_PODS[@]}"; do
     [[ $ns == "$1" ]] || keep+=("$ns")
