@@ -62,6 +62,7 @@
               bcrypt
               kubernetes
               tzdata
+              pyyaml
             ];
             # The test suite needs the whole repository; the flake's checks run it.
             doCheck = false;
