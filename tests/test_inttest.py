@@ -74,7 +74,9 @@ def test_bad_results(obj: object, code: object, message: str) -> None:
         parse_results(obj, code)  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("tag", ["", "abc123", "ABC1234", "g123456", "a" * 41, None, 1234567])
+@pytest.mark.parametrize(
+    "tag", ["", "abc123", "ABC1234", "g123456", "a" * 41, "abc1234\n", None, 1234567]
+)
 def test_bad_tags(tag: object) -> None:
     with pytest.raises(BadInput, match="not a git SHA"):
         check_tag(tag)

@@ -17,6 +17,7 @@ COMMANDS: dict[str, str] = {
     "market": "pipectl.commands.market:market",
     "inttest": "pipectl.commands.inttest:inttest",
     "status": "pipectl.commands.status:status",
+    "promote": "pipectl.commands.promote:promote",
     "stages": "pipectl.commands.stages:stages",
     "serve": "pipectl.commands.serve:serve",
     "render": "pipectl.commands.render:render",
