@@ -106,14 +106,15 @@ class Console:
         return [json.loads(line) for line in self.audit_bytes().splitlines()]
 
     def login(self) -> tuple[str, str]:
-        """Redeem the one-time link; returns (cookie header value, csrf token)."""
+        """A session for the local user, as the one-time link would create (the link itself
+        stays unused for the browser); returns (cookie header value, csrf token)."""
         if self._session:
             return self._session["cookie"], self._session["csrf"]
-        c = self.client()
-        r = c.request("GET", f"/login?token={self.login_token}")
-        assert r.status == 303, r.body
-        cookie = r.headers["set-cookie"].split(";")[0]
-        s = c.request("GET", "/api/v1/session", headers={"Cookie": cookie})
+        from pipectl.console.auth import SESSION_COOKIE
+
+        sid = self.server.app.auth.sessions.create(self.api.local_user)
+        cookie = f"{SESSION_COOKIE}={sid}"
+        s = self.client().request("GET", "/api/v1/session", headers={"Cookie": cookie})
         assert s.status == 200, s.body
         self._session = {"cookie": cookie, "csrf": s.json()["csrf"]}
         return cookie, s.json()["csrf"]

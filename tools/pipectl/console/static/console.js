@@ -107,9 +107,19 @@
 
   // ---- stages ---------------------------------------------------------------------------
 
+  function shortTime(iso) {
+    const m = /^(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2}:\d{2})/.exec(iso || "");
+    return m ? m[1] + " " + m[2] + " UTC" : iso || "";
+  }
+
+  function describeInttest(view) {
+    if (!view) return "no result recorded";
+    return view.result + " · " + view.tag + " · by " + view.by + " · " + shortTime(view.time);
+  }
+
   function describeLast(lp) {
     if (!lp) return "none recorded";
-    const parts = [lp.tag ? lp.tag : "?", "by " + (lp.actor || "?"), lp.time || ""];
+    const parts = [lp.tag ? lp.tag : "?", "by " + (lp.actor || "?"), shortTime(lp.time)];
     let text = parts.filter(Boolean).join(" · ");
     if (lp.notes) text += " — “" + lp.notes + "”";
     text += " · break-glass: " + (lp.break_glass || "none");
@@ -137,6 +147,7 @@
       ev.preventDefault();
       promote(card);
     });
+    $(".history", card).id = "stage-" + stage.name + "-history";
     $(".history", card).addEventListener("toggle", () => {
       if ($(".history", card).open) loadHistory(card);
     });
@@ -157,7 +168,10 @@
       $(".tag", card).textContent = stage.tag || (stage.deploys ? "none" : "—");
       $(".from-stage", card).textContent = stage.from_stage || "—";
       $(".gates", card).textContent = gatesText(stage.gates || {});
-      $(".last", card).textContent = stage.deploys ? describeLast(stage.last_promotion) : "—";
+      $(".last-dt", card).textContent = stage.deploys ? "Last promotion" : "Last test result";
+      $(".last", card).textContent = stage.deploys
+        ? describeLast(stage.last_promotion)
+        : describeInttest(stage.inttest);
       const argo = stage.argocd;
       $(".argo", card).textContent = argo ? (argo.sync || "?") + " / " + (argo.health || "?") : "—";
       $(".argo", card).hidden = $(".argo-dt", card).hidden = !argo;
@@ -235,7 +249,7 @@
   }
 
   function handleOutcome(card, stage, tag, status, data) {
-    if (status === 200) {
+    if (status === 200 || status === 202) {
       showResult(card, "ok", data.message || "Promoted.");
       $("textarea[name=notes]", card).value = "";
       return;
@@ -308,7 +322,7 @@
     button.disabled = true;
     try {
       const { status, data } = await api("POST", "/api/v1/break-glass", body);
-      if (status === 200) {
+      if (status === 200 || status === 202) {
         $("#break-glass").close();
         showResult(bg.card, "ok", data.message || "Promoted with break-glass.");
         state.bg = null;
@@ -360,6 +374,23 @@
     body.replaceChildren(table);
   }
 
+  // ---- links from Kargo (the gate's `links`) --------------------------------------------
+
+  function followLink() {
+    const m = /^#stage-([a-z-]+?)(-history)?$/.exec(window.location.hash);
+    if (!m) return;
+    const card = $('.stage[data-stage="' + CSS.escape(m[1]) + '"]');
+    if (!card) return;
+    const tag = new URLSearchParams(window.location.search).get("break-glass");
+    if (tag && /^[0-9a-f]{7,40}$/.test(tag)) {
+      $(".tag-input", card).value = tag;
+      showResult(card, "blocked", "Kargo's promotion of " + tag + " was blocked by the gate. " +
+        "Press Promote to see why; Break-glass is offered when only the market blocks it.");
+    }
+    if (m[2]) $(".history", card).open = true;
+    card.scrollIntoView();
+  }
+
   // ---- start ----------------------------------------------------------------------------
 
   async function start() {
@@ -375,6 +406,7 @@
       window.location.reload();
     });
     await refresh();
+    followLink();
     setInterval(refresh, REFRESH_MS);
     setInterval(tick, 1000);
   }
