@@ -202,3 +202,30 @@ def test_cli(repo: Path, tmp_path: Path, renderer, capsys) -> None:
     assert json.loads(capsys.readouterr().out)["status"] == "changed"
     assert _run(*common, "stages", "enable", "nope") == 2
     assert "unknown stage 'nope'" in capsys.readouterr().err
+
+
+def test_with_the_real_renderer_the_commit_leaves_nothing_stale(tmp_path: Path) -> None:
+    """pipectl.render itself: copies of pipeline.yaml, apps/ and gitops/ in a temp repo."""
+    import shutil
+
+    from _gitfix import REPO_ROOT, init_repo
+    from pipectl.render import stale
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    shutil.copy2(REPO_ROOT / "pipeline.yaml", repo / "pipeline.yaml")
+    shutil.copytree(REPO_ROOT / "apps", repo / "apps")
+    shutil.copytree(REPO_ROOT / "gitops", repo / "gitops")
+    init_repo(repo, files={})
+    assert stale(load_config(repo / "pipeline.yaml"), repo) == []
+    change = set_enabled(_ctx(repo, tmp_path), "paper", False)
+    files = git(repo, "show", "--name-only", "--format=", "HEAD").split()
+    assert sorted(files) == sorted(change.files)
+    assert "pipeline.yaml" in files and SWITCHES in files
+    assert "gitops/kargo/project/rendered/stages.yaml" in files  # live now sources from beta
+    assert stale(load_config(repo / "pipeline.yaml"), repo) == []
+    assert git(repo, "status", "--porcelain").strip() == ""
+    assert json.loads((repo / SWITCHES).read_text())["paper"] is False
+    set_enabled(_ctx(repo, tmp_path), "paper", True)
+    assert stale(load_config(repo / "pipeline.yaml"), repo) == []
+    assert git(repo, "diff", "HEAD~2", "HEAD", "--stat").strip() == ""  # back where it was
