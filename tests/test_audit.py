@@ -100,18 +100,24 @@ def test_entry_format_keys_time_and_chain(tmp_path):
 
 def test_non_ascii_and_tricky_strings_roundtrip_and_verify(tmp_path):
     log = AuditLog(tmp_path / "a.jsonl")
-    tricky = 'ünï "hash":"' + "0" * 64 + '", \\ \n \u2028 end'
+    tricky = 'ünï "hash":"' + "0" * 64 + '","id":"x", "prev":"' + "1" * 64 + '", \\ \n \u2028 end\\'
     e = log.append(
         action="approval.granted",
         actor="zoë",
         stage="live",
         tag="abcdef1",
         notes=tricky,
-        details={"hash": "x" * 64, "nested": {"hash": "y"}, "n": 1},
+        details={"hash": "x" * 64, "prev": "y" * 64, "id": "z", "nested": {"hash": "y"}},
     )
-    assert log.path.read_bytes().count(b"\n") == 1
+    log.append(action="approval.granted", actor="zoë", justification=tricky)
+    assert log.path.read_bytes().count(b"\n") == 2
     assert log.entries()[0] == e and e.notes == tricky
-    assert log.verify().ok
+    assert log.verify().ok and log.verify().entries == 2
+    # an edit inside the tricky text is still caught
+    raw = log.path.read_bytes()
+    log.path.write_bytes(raw.replace("ünï".encode(), b"uni", 1))
+    r = log.verify()
+    assert not r.ok and r.bad_line == 1 and r.bad_id == e.id and "edited" in r.reason
 
 
 def test_bad_entries_are_refused_and_write_nothing(tmp_path):

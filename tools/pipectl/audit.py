@@ -640,12 +640,36 @@ def _fsync_dir(path: Path) -> None:
         os.close(dfd)
 
 
+def _slow_check(line: bytes, n: int) -> tuple[bytes, bytes, bytes] | VerifyResult:
+    """Full check of one line: parse, keys, hash of the re-serialised entry. Returns
+    (id, hash, prev) as UTF-8 bytes, or the failure."""
+    try:
+        obj = json.loads(line)
+    except ValueError:
+        return VerifyResult(False, n - 1, n, None, "unparsable line")
+    if type(obj) is not dict or obj.keys() != _FIELD_SET:
+        bad_id = obj.get("id") if type(obj) is dict else None
+        return VerifyResult(
+            False, n - 1, n, bad_id if isinstance(bad_id, str) else None, "not an audit entry"
+        )
+    entry_id, stored, prev = obj["id"], obj["hash"], obj["prev"]
+    if type(entry_id) is not str or type(stored) is not str or type(prev) is not str:
+        return VerifyResult(False, n - 1, n, None, "not an audit entry (bad id/hash/prev)")
+    if entry_hash(obj) != stored:
+        return VerifyResult(False, n - 1, n, entry_id, "hash mismatch: the entry was edited")
+    return entry_id.encode("utf-8"), stored.encode("utf-8"), prev.encode("utf-8")
+
+
 def verify_bytes(data: bytes, intent: Mapping[str, Any] | None = None) -> VerifyResult:
     """Verify a whole log held in memory (`intent`: the `<log>.pending` record, if any).
 
-    Fast path per line: the writer produces canonical JSON, so the line minus its
-    `"hash":"<64 hex>",` member is exactly the hashed text; only when that does not match is
-    the entry re-serialised (a line re-formatted without a content change still verifies)."""
+    Fast path per line, without parsing JSON: writers produce canonical JSON, so the line minus
+    its `"hash":"<64 hex>",` member is exactly the text that was hashed, and `id` and `prev` sit
+    at fixed places (keys sorted; every member after `hash` is a string or null, whose quotes
+    are escaped, so the last `"hash":"` and `"prev":"` are the top-level keys). A cut in the
+    wrong place cannot produce a match (the digest would have to be part of its own input).
+    Any line that does not pass the fast path gets the full check (parse, keys,
+    re-serialise), which also accepts a line re-formatted without a content change."""
     complete = data.rfind(_NL) + 1
     unfinished = None
     if intent:
@@ -654,42 +678,41 @@ def verify_bytes(data: bytes, intent: Mapping[str, Any] | None = None) -> Verify
     lines = data[:unfinished].split(_NL) if unfinished is not None else data.split(_NL)
     tail = lines.pop()
     sha256 = hashlib.sha256
-    loads = json.loads
-    prev = ZERO_HASH
-    seen: set[str] = set()
-    field_set = _FIELD_SET
+    prev = ZERO_HASH.encode()
+    seen: set[bytes] = set()
     n = 0
     for n, line in enumerate(lines, 1):
-        try:
-            obj = loads(line)
-        except ValueError:
-            return VerifyResult(False, n - 1, n, None, "unparsable line")
-        if type(obj) is not dict or obj.keys() != field_set:
-            bad_id = obj.get("id") if type(obj) is dict else None
-            return VerifyResult(
-                False, n - 1, n, bad_id if isinstance(bad_id, str) else None, "not an audit entry"
-            )
-        entry_id = obj["id"]
-        stored = obj["hash"]
-        if type(entry_id) is not str or type(stored) is not str or type(obj["prev"]) is not str:
-            return VerifyResult(False, n - 1, n, None, "not an audit entry (bad id/hash/prev)")
-        # Cut `"hash":"<64 hex>",` (74 bytes). The last `"hash":"` is the top-level key: the
-        # members after it are strings or null, whose quotes are escaped. If the cut is wrong
-        # the digest cannot match (it would have to hash to a value inside its own input).
         k = line.rfind(b'"hash":"')
-        if sha256(line[:k] + line[k + 74 :]).hexdigest() != stored and entry_hash(obj) != stored:
-            return VerifyResult(False, n - 1, n, entry_id, "hash mismatch: the entry was edited")
-        if obj["prev"] != prev:
+        p = line.rfind(b'"prev":"')
+        stored = line[k + 8 : k + 72]
+        if (
+            0 < k < p
+            and line[k + 74 : k + 80] == b'"id":"'
+            and line[p + 72 : p + 74] == b'",'
+            and line.startswith(b'{"action":"')
+            and line.endswith(b'"}')
+            and sha256(line[:k] + line[k + 74 :]).hexdigest().encode() == stored
+        ):
+            entry_id = line[k + 80 : line.find(b'"', k + 80)]
+            line_prev = line[p + 8 : p + 72]
+        else:
+            checked = _slow_check(line, n)
+            if type(checked) is VerifyResult:
+                return checked
+            entry_id, stored, line_prev = checked  # type: ignore[misc]
+        if line_prev != prev:
             return VerifyResult(
                 False,
                 n - 1,
                 n,
-                entry_id,
+                entry_id.decode("utf-8", "replace"),
                 "chain broken: prev does not match the previous entry "
                 "(an entry was removed, inserted or reordered)",
             )
         if entry_id in seen:
-            return VerifyResult(False, n - 1, n, entry_id, "duplicate id")
+            return VerifyResult(
+                False, n - 1, n, entry_id.decode("utf-8", "replace"), "duplicate id"
+            )
         seen.add(entry_id)
         prev = stored
     if unfinished is not None:
