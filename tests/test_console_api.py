@@ -4,7 +4,9 @@ real audit log; the market state follows the server's injected clock."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from _console import (
@@ -17,6 +19,7 @@ from _console import (
     start_console,
 )
 from _gitfix import git
+from pipectl.errors import BadInput
 
 STAGES = ["ci", "integration-test", "beta", "paper", "live"]
 TAG = "0123abc"
@@ -562,3 +565,231 @@ def test_promotion_conflict_with_a_dirty_values_file_is_409(console):
     values.write_text(values.read_text() + "# local edit\n")
     r = console.post_json("/api/v1/promote", {"stage": "paper", "tag": TAG})
     assert r.status == 409 and "uncommitted changes" in r.json()["error"]
+
+
+# --- cluster mode: Kargo Promotions through the kubernetes client (recorded responses) ---------
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+PROMOTION_NAME = "paper.01kb7v3y6q9c2m8x4t1r5n0w7e.0a1b2c3"  # what Kargo's webhook named it
+FREIGHT = "0a1b2c3d4e5f60718293a4b5c6d7e8f901234567"
+
+
+def _fixture(rel: str) -> dict:
+    return json.loads((FIXTURES / rel).read_text())
+
+
+@pytest.fixture
+def kube(mocker):
+    """A CustomObjectsApi answering from recorded API objects (tests/fixtures)."""
+    from kubernetes.client.exceptions import ApiException
+
+    api = mocker.Mock(name="CustomObjectsApi")
+
+    def get(group, version, namespace, plural, name):
+        if plural == "stages" and namespace == "kargo-stonks-oracle":
+            if name == "paper":
+                return _fixture("console/kargo-stage-paper.json")
+            path = FIXTURES / "cluster" / f"kargo-stage-{name}.json"
+        elif plural == "applications" and namespace == "argocd":
+            path = FIXTURES / "cluster" / f"argocd-application-{name[len('stonks-oracle-') :]}.json"
+        else:
+            path = None
+        if path is None or not path.exists():
+            raise ApiException(status=404, reason="Not Found")
+        return json.loads(path.read_text())
+
+    api.get_namespaced_custom_object.side_effect = get
+    api.list_namespaced_custom_object.return_value = _fixture("console/kargo-freights.json")
+    api.create_namespaced_custom_object.return_value = _fixture(
+        "console/kargo-promotion-created.json"
+    )
+    return api
+
+
+@pytest.fixture
+def cluster_console(tmp_path, kube):
+    from _console import console_repo
+    from _gitfix import add_bare_remote
+    from pipectl.console.kargo import KargoBackend
+
+    repo = console_repo(tmp_path / "clone")
+    add_bare_remote(repo, tmp_path / "remote.git")
+    with start_console(
+        tmp_path, mode="cluster", cluster=KargoBackend(kube), repo=repo, push=True
+    ) as c:
+        c.api.pull_interval = 0  # pull before every read in these tests
+        yield c
+
+
+def test_cluster_status_shows_argocd_and_kargo(cluster_console):
+    doc = cluster_console.get("/api/v1/status").json()
+    by = {s["name"]: s for s in doc["stages"]}
+    assert doc["mode"] == "cluster" and doc["cluster_error"] is None
+    assert by["paper"]["argocd"]["sync"] and by["paper"]["argocd"]["health"] == "Progressing"
+    assert by["paper"]["cluster"]["kargo"]["tag"] == "9f8e7d6"
+    assert by["live"]["argocd"] is None  # no Application recorded for live
+
+
+def test_cluster_promote_creates_a_kargo_promotion(cluster_console, kube):
+    c = cluster_console
+    head = head_commit(c.repo)
+    r = c.post_json("/api/v1/promote", {"stage": "paper", "tag": TAG, "notes": "via Kargo"})
+    assert r.status == 202, r.body
+    doc = r.json()
+    assert doc["promotion"] == PROMOTION_NAME and doc["freight"] == FREIGHT
+    (group, version, namespace, plural, body), _ = kube.create_namespaced_custom_object.call_args
+    assert (group, version, namespace, plural) == (
+        "kargo.akuity.io",
+        "v1alpha1",
+        "kargo-stonks-oracle",
+        "promotions",
+    )
+    stage = _fixture("console/kargo-stage-paper.json")
+    assert body["kind"] == "Promotion" and body["spec"]["stage"] == "paper"
+    # The Warehouse the Stage requests, not the newer Freight of another origin.
+    assert body["spec"]["freight"] == FREIGHT
+    assert body["spec"]["steps"] == stage["spec"]["promotionTemplate"]["spec"]["steps"]
+    assert re.fullmatch(r"paper\.[0-9a-z]{26}\.0a1b2c3", body["metadata"]["name"])
+    assert head_commit(c.repo) == head  # Kargo commits, not the console
+    entry = c.audit_entries()[-1]
+    assert entry["action"] == "promotion.requested" and entry["notes"] == "via Kargo"
+    assert entry["details"]["kargo_promotion"] == PROMOTION_NAME
+    assert entry["actor"] == "alice@example.com"
+
+
+def test_cluster_promote_blocked_creates_nothing(cluster_console, kube):
+    c = cluster_console
+    c.clock.set(MARKET_OPEN)
+    r = c.post_json("/api/v1/promote", {"stage": "paper", "tag": TAG})
+    assert r.status == 409 and r.json()["break_glass_possible"] is True
+    assert kube.create_namespaced_custom_object.call_count == 0
+    assert c.audit_entries()[-1]["action"] == "promotion.blocked"
+
+
+def test_cluster_break_glass_is_consumed_by_the_kargo_gate_call(cluster_console, kube):
+    c = cluster_console
+    c.clock.set(MARKET_OPEN)
+    body = {"stage": "paper", "tag": TAG, "justification": "broker outage fix", "confirm": "paper"}
+    r = c.post_json("/api/v1/break-glass", body)
+    assert r.status == 202, r.body
+    grant = next(e for e in c.audit_entries() if e["action"] == "break-glass.granted")
+    assert r.json()["break_glass"] == grant["id"]
+    assert kube.create_namespaced_custom_object.call_count == 1
+    # Kargo runs the Promotion; its gate step asks with the Promotion's name.
+    gate = kargo_gate(c, f"stage=paper&tag={TAG}&promotion={PROMOTION_NAME}&actor=admin")
+    assert gate.json()["allowed"] is True and gate.json()["break_glass"] == grant["id"]
+    other = kargo_gate(c, f"stage=paper&tag={TAG}&promotion=paper.other.0a1b2c3")
+    assert other.json()["allowed"] is False
+    assert [e["action"] for e in c.audit_entries()].count("break-glass.consumed") == 1
+
+
+def test_cluster_api_errors_are_502_and_record_no_request(cluster_console, kube):
+    from kubernetes.client.exceptions import ApiException
+
+    c = cluster_console
+    error = ApiException(status=403, reason="Forbidden")
+    error.body = json.dumps({"message": 'cannot "promote" stage paper'})
+    kube.create_namespaced_custom_object.return_value = None
+    kube.create_namespaced_custom_object.side_effect = error
+    r = c.post_json("/api/v1/promote", {"stage": "paper", "tag": TAG})
+    assert r.status == 502
+    assert 'HTTP 403 Forbidden: cannot "promote" stage paper' in r.json()["error"]
+    assert "promotion.requested" not in [e["action"] for e in c.audit_entries()]
+
+
+def test_cluster_tag_without_freight_is_409(cluster_console, kube):
+    r = cluster_console.post_json("/api/v1/promote", {"stage": "paper", "tag": "fedcba9"})
+    assert r.status == 409
+    assert (
+        "no Kargo Freight from Warehouse/stonks-oracle carries image tag fedcba9"
+        in (r.json()["error"])
+    )
+    assert kube.create_namespaced_custom_object.call_count == 0
+
+
+def test_cluster_pulls_before_reading_and_pushes_stage_toggles(cluster_console, tmp_path):
+    from _gitfix import clone, commit_file
+
+    c = cluster_console
+    other = clone(tmp_path / "remote.git", tmp_path / "other")
+    values = "apps/stonks-oracle/paper/values.yaml"
+    text = (other / values).read_text()
+    tag_key_line = next(line for line in text.splitlines() if line.strip().startswith("tag:"))
+    new_text = text.replace(tag_key_line, tag_key_line.split(":")[0] + ': "abc1234"', 1)
+    commit_file(other, values, new_text, "promote(paper): abc1234 (by Kargo)")
+    git(other, "push", "-q", "origin", "main")
+    status = {s["name"]: s for s in c.get("/api/v1/status").json()["stages"]}
+    assert status["paper"]["tag"] == "abc1234"  # pulled before reading
+    r = c.post_json("/api/v1/stages/live", {"enabled": False})
+    assert r.status == 200 and r.json()["status"] == "changed"
+    remote_log = git(tmp_path / "remote.git", "log", "-2", "--format=%s")
+    assert remote_log.splitlines() == [
+        "stages(live): disable",
+        "promote(paper): abc1234 (by Kargo)",
+    ]
+    assert c.audit_entries()[-1]["details"]["pushed"] is True
+
+
+def test_cluster_fixtures_match_the_upstream_crds():
+    import os
+
+    import jsonschema
+    from ruamel.yaml import YAML
+
+    yaml = YAML(typ="safe", pure=True)
+
+    upstream = Path(
+        os.environ.get(
+            "PIPECTL_UPSTREAM_DIR", Path(__file__).resolve().parents[2] / "shared/upstream"
+        )
+    )
+    crds = upstream / "kargo-v1.11.2"
+    if not crds.is_dir():
+        pytest.fail(f"{crds} not found (set PIPECTL_UPSTREAM_DIR)")
+    for fixture, plural in (
+        ("kargo-stage-paper.json", "stages"),
+        ("kargo-promotion-created.json", "promotions"),
+    ):
+        crd = yaml.load((crds / f"kargo.akuity.io_{plural}.yaml").read_text())
+        schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+        jsonschema.validate(_fixture(f"console/{fixture}"), schema)
+    crd = yaml.load((crds / "kargo.akuity.io_freights.yaml").read_text())
+    for item in _fixture("console/kargo-freights.json")["items"]:
+        jsonschema.validate(item, crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"])
+
+
+def test_kargo_promotion_body_and_name_helpers():
+    from pipectl.console import kargo
+
+    stage = _fixture("console/kargo-stage-paper.json")
+    freights = _fixture("console/kargo-freights.json")["items"]
+    assert (
+        kargo.pick_freight(freights, stage, "9f8e7d6") == "1f2e3d4c5b6a79880716253443526170819a0b1c"
+    )
+    with pytest.raises(BadInput, match="carries image tag"):
+        kargo.pick_freight(freights, stage, "1234567")
+    name = kargo.promotion_name("paper", FREIGHT)
+    assert re.fullmatch(r"paper\.[0-9a-z]{26}\.0a1b2c3", name)
+    assert kargo.promotion_name("paper", FREIGHT) != name
+    empty = {"metadata": {"name": "paper"}, "spec": {"promotionTemplate": {"spec": {"steps": []}}}}
+    with pytest.raises(kargo.KargoError, match="no promotionTemplate steps"):
+        kargo.promotion_body(empty, FREIGHT, "ns", name)
+
+
+def test_cluster_mode_without_a_kubeconfig_is_a_clear_error(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from _console import console_repo
+
+    repo = console_repo(tmp_path / "repo")
+    env = {k: v for k, v in os.environ.items() if k != "KUBERNETES_SERVICE_HOST"}
+    env.update({"KUBECONFIG": str(tmp_path / "missing"), "HOME": str(tmp_path)})
+    out = subprocess.run(
+        [sys.executable, "-m", "pipectl.cli", "--repo", str(repo), "serve", "--mode", "cluster",
+         "--port", "0"],
+        capture_output=True, text=True, env=env, timeout=60,
+    )  # fmt: skip
+    assert out.returncode == 2
+    assert "cluster mode: no usable kubeconfig or in-cluster config" in out.stderr
