@@ -464,6 +464,13 @@ def test_two_processes_serialize_and_lose_nothing(w: World) -> None:
     assert w.tag("beta") == subjects[0].split(": ")[1]
     log = AuditLog(w.audit_path)
     assert log.verify().ok
+    verify = subprocess.run(
+        [sys.executable, "-m", "pipectl.cli", "--repo", str(w.repo), "audit", "verify"],
+        env=_pipectl_env(w),
+        capture_output=True,
+        text=True,
+    )
+    assert verify.returncode == 0, verify.stdout + verify.stderr
     actions = [e.action for e in log.entries()]
     assert actions.count("promotion.requested") == 2
     assert actions.count("promotion.completed") == 2
