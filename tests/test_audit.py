@@ -433,6 +433,12 @@ def test_recover_is_a_noop_on_a_clean_log_and_moves_a_torn_tail(tmp_path):
     assert torn.reason == "torn line"
     assert log.path.read_bytes() == before
     assert log.verify().ok
+    with log.path.open("ab") as fh:
+        fh.write(b'{"second')
+    assert log.recover().length == 8
+    records = [json.loads(x) for x in log.torn_path.read_bytes().splitlines()]
+    moved = [base64.b64decode(r["base64"]) for r in records]
+    assert moved == [b'{"action":"gate.allo', b'{"second']
 
 
 def test_a_finished_batch_leaves_no_intent_and_a_stale_intent_is_ignored(tmp_path):

@@ -584,7 +584,8 @@ class AuditLog:
         }
         tfd = os.open(self.torn_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
-            _write_durably(tfd, (canonical_json(record) + "\n").encode("utf-8"), 0)
+            record_bytes = (canonical_json(record) + "\n").encode("utf-8")
+            _write_durably(tfd, record_bytes, os.fstat(tfd).st_size)  # keeps earlier records
         finally:
             os.close(tfd)
         os.ftruncate(fd, cut)
