@@ -111,6 +111,7 @@ class ConsoleAPI:
         self._calendars: dict[Any, Any] = {}
         self._verify: tuple[_Stat | None, Any] | None = None
         self._pulled = -1e9  # time.monotonic() of the last `git pull` (cluster mode)
+        self._env = dict(os.environ)  # Contexts share one copy (not one per request)
         from pipectl.audit import AuditLog
 
         self.audit_log = AuditLog(self.audit_path, clock=self._audit_clock)
@@ -161,6 +162,7 @@ class ConsoleAPI:
             config_path=self.config_path,
             audit_log_override=str(self.audit_path),
             actor_override=actor,
+            env=self._env,
         )
         # Context's lazy attributes are cached_property values: hand it ours.
         ctx.__dict__["config"] = self.config()

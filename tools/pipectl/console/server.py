@@ -349,6 +349,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
     server_version = "pipectl-console"
     sys_version = ""
     timeout = 60  # idle keep-alive connections and slow clients release their thread
+    # Headers and body leave in one segment (flushed after each request) and small answers
+    # are not held back by Nagle's algorithm waiting for a delayed ACK (~40 ms).
+    wbufsize = 1 << 16
+    disable_nagle_algorithm = True
 
     server: ConsoleHTTPServer
 
