@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -429,3 +430,56 @@ def test_unknown_method_and_path(console):
     headers = console.user_headers()
     assert console.client().request("DELETE", "/api/v1/status", headers=headers).status == 405
     assert console.get("/api/v1/nope", headers).status == 404
+
+
+def test_pipectl_serve_local_mode_prints_one_link_and_serves(tmp_path):
+    """The README's main job: `pipectl serve` in this repository, local audit file."""
+    import http.client
+    import threading
+
+    from _console import console_repo
+
+    repo = console_repo(tmp_path / "repo")
+    env = {**os.environ, "PIPECTL_ACTOR": "dana@example.com"}
+    env.pop("PIPECTL_AUDIT_LOG", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pipectl.cli", "--repo", str(repo), "serve", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        lines: list[str] = []
+        reader = threading.Thread(
+            target=lambda: lines.extend(iter(proc.stdout.readline, "")), daemon=True
+        )
+        reader.start()
+        deadline = time.monotonic() + 30
+        while not any("login?token=" in line for line in lines):
+            assert time.monotonic() < deadline and proc.poll() is None, lines
+            time.sleep(0.05)
+        assert "local mode, http://127.0.0.1:" in lines[0]
+        assert f"audit {repo}/.pipectl/audit.jsonl" in lines[0]
+        link = re.search(r"(http://127\.0\.0\.1:(\d+))(/login\?token=\S+)", lines[-1])
+        assert link is not None
+        conn = http.client.HTTPConnection("127.0.0.1", int(link.group(2)), timeout=10)
+        conn.request("GET", link.group(3))
+        r = conn.getresponse()
+        r.read()
+        assert r.status == 303
+        cookie = r.getheader("Set-Cookie").split(";")[0]
+        conn.request("GET", "/api/v1/session", headers={"Cookie": cookie})
+        r = conn.getresponse()
+        assert r.status == 200 and json.loads(r.read())["user"] == "dana@example.com"
+        conn.request("GET", link.group(3))  # the link works once
+        r = conn.getresponse()
+        r.read()
+        assert r.status == 401
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    # The token is never written to the access log (stderr).
+    err = proc.stderr.read()
+    token = link.group(3).split("=", 1)[1]
+    assert token not in err and "/login?token=<redacted>" in err

@@ -374,6 +374,10 @@ class Authenticator:
             session = self.sessions.get(sid)
             if session is not None:
                 return Principal(USER, session.user, "session", session_id=sid)
+        if self.htpasswd is None and self.login_token is not None:
+            raise AuthFailure(
+                401, "sign in with the one-time link `pipectl serve` printed in its terminal"
+            )
         raise AuthFailure(401, "authentication required", challenge=self.realm_challenge)
 
     def csrf_token(self, principal: Principal) -> str | None:
