@@ -730,6 +730,18 @@ def test_cluster_pulls_before_reading_and_pushes_stage_toggles(cluster_console, 
     assert c.audit_entries()[-1]["details"]["pushed"] is True
 
 
+def test_cluster_pull_failure_degrades_reads_and_refuses_changes(cluster_console, tmp_path):
+    c = cluster_console
+    (tmp_path / "remote.git").rename(tmp_path / "gone.git")
+    doc = c.get("/api/v1/status").json()
+    assert doc["pull_error"] and "git" in doc["pull_error"]
+    assert [s["name"] for s in doc["stages"]] == STAGES
+    before = c.audit_bytes()
+    r = c.post_json("/api/v1/stages/live", {"enabled": False})
+    assert r.status == 502 and "git" in r.json()["error"]
+    assert c.audit_bytes() == before
+
+
 def test_cluster_fixtures_match_the_upstream_crds():
     import os
 

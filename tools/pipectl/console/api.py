@@ -241,9 +241,15 @@ class ConsoleAPI:
 
         config = self.config()
         now = self.clock()
-        self.sync_repo()
+        try:
+            self.sync_repo()
+            pull_error = None
+        except PipectlError as exc:  # show what the clone has, and say it may be behind
+            pull_error = str(exc)
         ctx = self.context(request.principal.actor)
         doc = status_mod.collect(ctx, now)
+        if self.mode == "cluster":
+            doc["pull_error"] = pull_error
         if self.cluster is not None:
             doc["cluster_error"] = None
             try:
@@ -305,8 +311,9 @@ class ConsoleAPI:
             view["message"] = f"CLOSED — promotions allowed, next open {view['next_open']}"
         return view
 
-    def sync_repo(self) -> None:
-        """Cluster mode: fast-forward the console's clone at most every `pull_interval`."""
+    def sync_repo(self, *, force: bool = False) -> None:
+        """Cluster mode: fast-forward the console's clone — before a read at most every
+        `pull_interval`, before a change always (`force`)."""
         if self.mode != "cluster":
             return
         import time
@@ -314,7 +321,7 @@ class ConsoleAPI:
         from pipectl import gitrepo
 
         with self._lock:
-            due = time.monotonic() - self._pulled >= self.pull_interval
+            due = force or time.monotonic() - self._pulled >= self.pull_interval
             if due:
                 self._pulled = time.monotonic()
         if not due:
@@ -408,7 +415,8 @@ class ConsoleAPI:
 
         stage, tag, notes = self._promotion_input(request.json(), set())
         actor = request.principal.actor
-        self.sync_repo()
+        with _as_http():
+            self.sync_repo(force=True)
         with self._mutate, _as_http():
             if stage.gates.approval:
                 breakglass.record_approval(
@@ -437,7 +445,8 @@ class ConsoleAPI:
                 breakglass.check_approval(config, stage.name, tag, notes)
         except BadInput as exc:
             raise HTTPError(400, str(exc)) from None
-        self.sync_repo()
+        with _as_http():
+            self.sync_repo(force=True)
         with self._mutate, _as_http():
             if self.mode == "local":
                 from pipectl.status import deployed_tag
@@ -602,7 +611,8 @@ class ConsoleAPI:
         enabled = body.get("enabled")
         if not isinstance(enabled, bool):
             raise HTTPError(400, "'enabled' must be true or false")
-        self.sync_repo()
+        with _as_http():
+            self.sync_repo(force=True)
         ctx = self.context(request.principal.actor)
         with self._mutate, _as_http():
             change = stages_edit.set_enabled(ctx, name, enabled, push=self.push)

@@ -214,6 +214,11 @@
     state.fetchedAt = performance.now();
     renderStages(data);
     renderVerify(data.audit_verify);
+    const warn = $("#cluster-warning");
+    const problems = [data.pull_error && "git pull failed (the view may be behind): " +
+      data.pull_error, data.cluster_error && "cluster: " + data.cluster_error].filter(Boolean);
+    warn.hidden = !problems.length;
+    warn.textContent = problems.join(" · ");
     $("#refreshed").textContent = "updated " + new Date().toLocaleTimeString();
     tick();
   }
