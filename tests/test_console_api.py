@@ -262,6 +262,20 @@ def test_audit_verify_reports_an_edited_entry(console):
 # --- the gate Kargo calls ----------------------------------------------------------------------
 
 
+def test_a_damaged_audit_log_fails_closed(console):
+    ci_post(console, {"tag": TAG, "exit_code": 0, "results": {"passed": 1}})
+    with console.audit_path.open("ab") as f:
+        f.write(b"this is not an audit entry\n")
+    status = console.get("/api/v1/status")
+    assert status.status == 500 and "audit log line 2" in status.json()["error"]
+    audit = console.get("/api/v1/audit").json()
+    assert audit["verify"]["ok"] is False and audit["verify"]["bad_line"] == 2
+    assert "audit log line 2" in audit["error"]
+    gate = kargo_gate(console, f"stage=beta&tag={TAG}")
+    assert gate.status == 200 and gate.json()["allowed"] is False
+    assert gate.json()["reasons"][0].startswith("internal error:")
+
+
 def kargo_gate(console, query: str, token: str = KARGO_TOKEN):
     return console.client().request(
         "GET", f"/api/v1/gate?{query}", headers={"Authorization": f"Bearer {token}"}

@@ -247,7 +247,10 @@ class ConsoleAPI:
         except PipectlError as exc:  # show what the clone has, and say it may be behind
             pull_error = str(exc)
         ctx = self.context(request.principal.actor)
-        doc = status_mod.collect(ctx, now)
+        try:
+            doc = status_mod.collect(ctx, now)
+        except PipectlError as exc:  # e.g. an unreadable audit log: say so, do not guess
+            raise HTTPError(500, str(exc)) from None
         if self.mode == "cluster":
             doc["pull_error"] = pull_error
         if self.cluster is not None:
