@@ -61,6 +61,37 @@ def test_grant_is_active_from_issue_until_validity_exclusive(log, clock):
     assert active(entries, "paper", TAG, T0 - timedelta(seconds=1), HOUR) is None
 
 
+def test_grant_found_behind_a_long_tail_of_newer_entries(log, clock):
+    g = grant(log)
+    for i in range(500):
+        clock.now = T0 + timedelta(seconds=i + 1)
+        log.append(action="gate.blocked", actor="kargo", stage="paper", tag=OTHER_TAG)
+    now = T0 + timedelta(minutes=30)
+    assert policy.active_break_glass(log.entries(), "paper", TAG, now, HOUR) == g
+
+
+def test_scan_back_to_the_validity_window_still_sees_the_consumption(log, clock):
+    # Old noise before the window must not matter; consumption after the grant is seen.
+    clock.now = T0 - 5 * HOUR
+    log.append(action="gate.blocked", actor="kargo", stage="paper", tag=TAG)
+    clock.now = T0
+    g = grant(log)
+    clock.now = T0 + timedelta(minutes=1)
+    consume(log, g.id, promotion="p1")
+    now = T0 + timedelta(minutes=2)
+    assert policy.active_break_glass(log.entries(), "paper", TAG, now, HOUR) is None
+    assert policy.active_break_glass(log.entries(), "paper", TAG, now, HOUR, "p1") == g
+
+
+def test_clock_stepped_back_after_a_grant_fails_closed(log, clock):
+    # The consumption was stamped before the window (clock stepped back): the scan stops
+    # there and never reaches the grant, so the grant is not offered again.
+    g = grant(log)
+    clock.now = T0 - 3 * HOUR
+    consume(log, g.id)
+    assert policy.active_break_glass(log.entries(), "paper", TAG, T0, HOUR) is None
+
+
 def test_grant_is_bound_to_its_stage_and_tag(log):
     grant(log, stage="paper", tag=TAG)
     entries = log.entries()

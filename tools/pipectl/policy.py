@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from pipectl.audit import Entry, parse_time
+from pipectl.timeutil import iso_utc_micro
 
 GRANTED = "break-glass.granted"
 CONSUMED = "break-glass.consumed"
@@ -37,11 +38,23 @@ def consumed_by(entries: Sequence[Entry]) -> dict[str, list[Entry]]:
     """grant id -> the `break-glass.consumed` entries that name it in `details.grant`."""
     out: dict[str, list[Entry]] = {}
     for e in entries:
-        if e.action == CONSUMED and isinstance(e.details, dict):
-            grant = e.details.get("grant")
-            if isinstance(grant, str):
-                out.setdefault(grant, []).append(e)
+        _note_consumption(out, e)
     return out
+
+
+def _note_consumption(out: dict[str, list[Entry]], e: Entry) -> None:
+    if e.action == CONSUMED and isinstance(e.details, dict):
+        grant = e.details.get("grant")
+        if isinstance(grant, str):
+            out.setdefault(grant, []).append(e)
+
+
+def _before(entry_time: str, cutoff: str) -> bool:
+    """Whether an entry's time is earlier than `cutoff` (both canonical `...ffffffZ`, which
+    sort as text); anything else is compared as instants."""
+    if len(entry_time) == len(cutoff) and entry_time.endswith("Z"):
+        return entry_time < cutoff
+    return parse_time(entry_time) < parse_time(cutoff)
 
 
 def active_break_glass(
@@ -58,10 +71,21 @@ def active_break_glass(
     consumed. With `promotion` (a Kargo Promotion name), a grant consumed by that same
     promotion stays usable for it, so a retried gate call for one promotion gets the same
     answer; it never lets a second promotion through. Of several usable grants the one that
-    expires first is returned."""
-    used = consumed_by(entries)
+    expires first is returned.
+
+    The log is scanned newest first and only back to `now - validity`: an older grant has
+    expired, and a grant's consumption is always written after it, so it is seen before the
+    grant. Should the clock ever have stepped back, the scan stops early and at worst misses
+    a grant — the gate then blocks, it never lets a consumed grant through."""
+    cutoff = iso_utc_micro(now - validity)
+    used: dict[str, list[Entry]] = {}
     best: tuple[datetime, Entry] | None = None
-    for e in entries:
+    for e in reversed(entries):
+        if _before(e.time, cutoff):
+            break
+        if e.action == CONSUMED:
+            _note_consumption(used, e)
+            continue
         if e.action != GRANTED or e.stage != stage or e.tag != tag:
             continue
         consumers = used.get(e.id, ())
