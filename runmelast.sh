@@ -65,12 +65,22 @@ STEPS=9
 
 # ---- Argo CD Applications -------------------------------------------------------------------------
 
+# Under --dry-run, the Applications an earlier step would have removed: later steps plan
+# without them, as they would run.
+declare -A PLANNED_GONE=()
+
 # apps_table: "name<TAB>destination namespace<TAB>automated" per Application ("" without Argo CD).
 apps_table() {
   crd_exists applications.argoproj.io || return 0
-  k get applications.argoproj.io -n "$ARGOCD_NS" -o \
-    jsonpath='{range .items[*]}{.metadata.name}{"\t"}{.spec.destination.namespace}{"\t"}{.spec.syncPolicy.automated}{"\n"}{end}'
+  local table name rest
+  table=$(k get applications.argoproj.io -n "$ARGOCD_NS" -o \
+    jsonpath='{range .items[*]}{.metadata.name}{"\t"}{.spec.destination.namespace}{"\t"}{.spec.syncPolicy.automated}{"\n"}{end}')
+  while IFS=$'\t' read -r name rest; do
+    [[ -n $name && -z ${PLANNED_GONE[$name]:-} ]] && printf '%s\t%s\n' "$name" "$rest"
+  done <<<"$table"
+  return 0
 }
+app_exists() { [[ -z ${PLANNED_GONE[$1]:-} ]] && exists applications.argoproj.io "$1" "$ARGOCD_NS"; }
 
 # An Application of the application itself: removed without cascade, whatever else holds.
 is_app_layer() { [[ $1 =~ $APP_NAMESPACE_RE || $2 =~ $APP_NAMESPACE_RE ]]; }
@@ -92,8 +102,7 @@ cascade_blocker() {
     elif [[ $ns =~ $APP_NAMESPACE_RE || ($kind == Namespace && $name =~ $APP_NAMESPACE_RE) ]]; then
       printf '%s %s in an application namespace' "$kind" "${ns:+$ns/}$name"
       return 0
-    elif [[ $kind == Application && $name =~ $APP_NAMESPACE_RE ]] &&
-      exists applications.argoproj.io "$name" "$ARGOCD_NS"; then
+    elif [[ $kind == Application && $name =~ $APP_NAMESPACE_RE ]] && app_exists "$name"; then
       printf 'Application %s, which would cascade into the application' "$name"
       return 0
     fi
@@ -103,7 +112,7 @@ cascade_blocker() {
 # delete_app_orphan NAME: remove an Application and leave what it deployed running.
 delete_app_orphan() {
   local fins
-  if ! exists applications.argoproj.io "$1" "$ARGOCD_NS"; then
+  if ! app_exists "$1"; then
     info "Application $1: gone already"
     return 0
   fi
@@ -115,6 +124,7 @@ delete_app_orphan() {
   fi
   act "delete Application $1 without cascade (what it deployed keeps running)" \
     k delete applications.argoproj.io "$1" -n "$ARGOCD_NS" --wait=false
+  ((DRY_RUN)) && PLANNED_GONE[$1]=1
   wait_gone applications.argoproj.io "$1" "$ARGOCD_NS" ||
     die "Application $1 is still there after ${TIMEOUT}s: kubectl -n $ARGOCD_NS get application $1 -o yaml"
 }
@@ -122,7 +132,7 @@ delete_app_orphan() {
 # delete_app_cascade NAME DEST: remove an Application together with what it deployed.
 delete_app_cascade() {
   local why fins
-  if ! exists applications.argoproj.io "$1" "$ARGOCD_NS"; then
+  if ! app_exists "$1"; then
     info "Application $1: gone already"
     return 0
   fi
@@ -141,6 +151,7 @@ delete_app_cascade() {
   fi
   act "delete Application $1 and what it deployed" \
     k delete applications.argoproj.io "$1" -n "$ARGOCD_NS" --wait=false
+  ((DRY_RUN)) && PLANNED_GONE[$1]=1
   wait_gone applications.argoproj.io "$1" "$ARGOCD_NS" ||
     die "Application $1 is still deleting after ${TIMEOUT}s (its resources or their finalizers):" \
       "kubectl -n $ARGOCD_NS get application $1 -o yaml"
@@ -346,7 +357,7 @@ remove_app_layer() {
       delete_app_cascade "$name" "$dest"
     fi
   done <<<"$(apps_table)"
-  if crd_exists applications.argoproj.io && exists applications.argoproj.io "$ROOT_APP" "$ARGOCD_NS"; then
+  if crd_exists applications.argoproj.io && app_exists "$ROOT_APP"; then
     delete_app_cascade "$ROOT_APP" "$ARGOCD_NS"
   elif [[ -z $(apps_table) ]]; then
     info "no Argo CD Applications left"

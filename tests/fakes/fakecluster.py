@@ -26,20 +26,17 @@ silently depend on behaviour nobody checked.
 
 from __future__ import annotations
 
+# Imports are kept to what every call needs: the fake starts once per kubectl/helm call.
 import copy
 import fcntl
 import json
 import os
-import re
-import subprocess
 import sys
-from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ruamel.yaml import YAML
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 UNSUPPORTED = 64
 ARGO_FINALIZER = "resources-finalizer.argocd.argoproj.io"
@@ -60,14 +57,22 @@ class CliError(Exception):
 # --------------------------------------------------------------------------- resource types
 
 
-@dataclass(frozen=True)
 class Kind:
-    kind: str
-    api_version: str
-    plural: str
-    namespaced: bool
-    crd: str | None = None
-    aliases: tuple[str, ...] = ()
+    def __init__(
+        self,
+        kind: str,
+        api_version: str,
+        plural: str,
+        namespaced: bool,
+        crd: str | None = None,
+        aliases: tuple[str, ...] = (),
+    ) -> None:
+        self.kind = kind
+        self.api_version = api_version
+        self.plural = plural
+        self.namespaced = namespaced
+        self.crd = crd
+        self.aliases = aliases
 
     @property
     def group(self) -> str:
@@ -170,10 +175,9 @@ def _now(state: dict) -> str:
     return f"2026-08-13T12:{state['clock'] // 60 % 60:02d}:{state['clock'] % 60:02d}Z"
 
 
-@dataclass
 class Cluster:
-    path: Path
-    data: dict = field(default_factory=dict)
+    def __init__(self, data: dict) -> None:
+        self.data = data
 
     # objects ---------------------------------------------------------------
     @property
@@ -282,6 +286,16 @@ class Cluster:
                 ref = pv["spec"].get("claimRef") or {}
                 if ref.get("namespace") == ns and ref.get("name") == name:
                     pv.setdefault("status", {})["phase"] = "Released"
+        if obj["kind"] == "CustomResourceDefinition":
+            for k in KINDS:
+                if k.crd == name:
+                    for o in c_list_all(self, k.kind):
+                        if o in self.objects:
+                            self.objects.remove(o)
+                            deleted.append(
+                                f"{o['kind']}/{o['metadata'].get('namespace', '')}/"
+                                f"{o['metadata']['name']}"
+                            )
         if obj["kind"] == "Project":
             keep = (md.get("annotations") or {}).get("kargo.akuity.io/keep-namespace") == "true"
             nso = self.find("Namespace", "", name)
@@ -360,6 +374,11 @@ class Cluster:
                     self.remove(o, deleted)
 
 
+def c_list_all(c: Cluster, kind: str) -> list[dict]:
+    """Every object of a kind: they go with their CRD, finalizers or not."""
+    return [o for o in c.objects if o["kind"] == kind]
+
+
 def default_status(obj: dict) -> None:
     st = obj.setdefault("status", {})
     kind = obj["kind"]
@@ -377,20 +396,22 @@ def default_status(obj: dict) -> None:
 
 
 @contextmanager
-def open_cluster() -> Iterator[Cluster]:
-    path = Path(os.environ["FAKE_CLUSTER_STATE"])
-    lock = path.with_name(path.name + ".lock")
-    with lock.open("a") as lf:
+def open_cluster(write: bool) -> Iterator[Cluster]:
+    path = os.environ["FAKE_CLUSTER_STATE"]
+    with open(path + ".lock", "a") as lf:
         fcntl.flock(lf, fcntl.LOCK_EX)
-        cluster = Cluster(path, json.loads(path.read_text()))
+        with open(path) as fh:
+            cluster = Cluster(json.load(fh))
         try:
             yield cluster
         finally:
-            # Like the API server: what succeeded before an error stays done.
-            cluster.reconcile()
-            tmp = path.with_name(path.name + ".tmp")
-            tmp.write_text(json.dumps(cluster.data, indent=1, sort_keys=True))
-            tmp.replace(path)
+            # Like the API server: what succeeded before an error stays done. Reads leave
+            # the file as it is.
+            if write:
+                cluster.reconcile()
+                with open(path + ".tmp", "w") as fh:
+                    json.dump(cluster.data, fh, separators=(",", ":"))
+                os.replace(path + ".tmp", path)
 
 
 def log_call(record: dict) -> None:
@@ -408,9 +429,20 @@ def log_call(record: dict) -> None:
 # --------------------------------------------------------------------------- YAML / JSON
 
 
+def read_text(path: str) -> str:
+    with open(path) as fh:
+        return fh.read()
+
+
+def _yaml() -> Any:  # imported on use: most calls never parse YAML, and the fake should start fast
+    from ruamel.yaml import YAML
+
+    return YAML(typ="safe", pure=True)
+
+
 def load_docs(text: str) -> list[dict]:
     docs: list[dict] = []
-    for d in YAML(typ="safe", pure=True).load_all(text):
+    for d in _yaml().load_all(text):
         if d is None:
             continue
         if not isinstance(d, dict) or "kind" not in d:
@@ -425,7 +457,7 @@ def load_docs(text: str) -> list[dict]:
 def dump_yaml(obj: Any) -> str:
     import io
 
-    y = YAML(typ="safe", pure=True)
+    y = _yaml()
     y.default_flow_style = False
     buf = io.StringIO()
     y.dump(obj, buf)
@@ -543,6 +575,8 @@ def jp_template(tpl: str) -> list:
 
 
 def jp_steps(path: str) -> list:
+    import re
+
     steps: list = []
     i = 0
     if path[:1] in "$@":
@@ -681,11 +715,11 @@ BOOL_FLAGS = {
 }
 
 
-@dataclass
 class Args:
-    pos: list[str] = field(default_factory=list)
-    opts: dict[str, Any] = field(default_factory=dict)
-    command: list[str] = field(default_factory=list)
+    def __init__(self) -> None:
+        self.pos: list[str] = []
+        self.opts: dict[str, Any] = {}
+        self.command: list[str] = []
 
 
 def parse_args(argv: list[str], value_flags: dict, bool_flags: dict) -> Args:
@@ -735,6 +769,7 @@ class Kubectl:
         self.deleted: list[str] = []
         self.out: list[str] = []
         self.err: list[str] = []
+        self.docs: list[dict] | None = None
 
     @property
     def mutating(self) -> bool:
@@ -755,7 +790,10 @@ class Kubectl:
         if self.verb == "version":
             self.out.append("Client Version: v1.35.0-fake")
             return 0
-        with open_cluster() as c:
+        # Read manifests (stdin too) before taking the cluster lock: the command feeding
+        # stdin may itself be calling kubectl.
+        self.read_files()
+        with open_cluster(self.mutating) as c:
             ctx = self.a.opts.get("context", c.data.get("current_context"))
             if ctx not in c.data.get("contexts", []):
                 raise CliError(f'error: context "{ctx}" does not exist')
@@ -770,7 +808,7 @@ class Kubectl:
 
     # -- config / reads ------------------------------------------------------
     def config(self) -> int:
-        with open_cluster() as c:
+        with open_cluster(False) as c:
             sub = self.a.pos[1:] if len(self.a.pos) > 1 else []
             if sub == ["current-context"]:
                 cur = c.data.get("current_context")
@@ -869,11 +907,12 @@ class Kubectl:
         return 0
 
     def read_files(self) -> list[dict]:
-        docs = []
-        for f in self.a.opts.get("filename", []):
-            text = sys.stdin.read() if f == "-" else Path(f).read_text()
-            docs.extend(load_docs(text))
-        return docs
+        if self.docs is None:
+            self.docs = []
+            for f in self.a.opts.get("filename", []):
+                text = sys.stdin.read() if f == "-" else read_text(f)
+                self.docs.extend(load_docs(text))
+        return copy.deepcopy(self.docs)
 
     def do_diff(self, c: Cluster) -> int:
         differs = False
@@ -916,6 +955,8 @@ class Kubectl:
                 self.out.append(f"{k.type_name()}/{name} condition met")
                 return 0
         elif cond.startswith("jsonpath="):
+            import re
+
             m = re.fullmatch(r"jsonpath=(\{.*\})=(.*)", cond)
             if not m:
                 raise Unsupported(f"--for={cond}")
@@ -979,16 +1020,16 @@ class Kubectl:
         if live is None:
             c.add(d)
             self.out.append(f"{k.type_name()}/{md['name']} created")
-            for child in c.data.get("on_apply", {}).get(key, []):
-                if (
-                    c.running("argocd")
-                    and c.find(
-                        child["kind"],
-                        child["metadata"].get("namespace", ""),
-                        child["metadata"]["name"],
-                    )
-                    is None
-                ):
+            # What Argo CD does with an applied Application (when it runs): the objects
+            # listed under on_apply[key] appear; an entry for the applied object itself
+            # gives it a status.
+            for child in c.data.get("on_apply", {}).get(key, []) if c.running("argocd") else []:
+                cmd = child["metadata"]
+                ckey = (child["kind"], cmd.get("namespace", ""), cmd["name"])
+                if ckey == (k.kind, md.get("namespace", ""), md["name"]):
+                    live = c.find(*ckey)
+                    live["status"] = copy.deepcopy(child.get("status", {}))
+                elif c.find(*ckey) is None:
                     c.add(child)
         elif create:
             raise CliError(
@@ -1091,8 +1132,8 @@ class Kubectl:
             raise CliError(f'Error from server (NotFound): pods "{self.a.pos[1]}" not found')
         if pod.get("status", {}).get("phase") != "Running":
             raise CliError("error: unable to upgrade connection: container not found")
-        mounts: dict[str, Path] = {}
-        nfs_root = Path(c.data["nfs_root"])
+        mounts: dict[str, str] = {}
+        nfs_root = c.data["nfs_root"]
         vols = {v["name"]: v for v in pod["spec"].get("volumes", [])}
         for ctr in pod["spec"]["containers"]:
             for m in ctr.get("volumeMounts", []):
@@ -1101,16 +1142,18 @@ class Kubectl:
                 if pvc is None or pvc.get("status", {}).get("phase") != "Bound":
                     raise CliError("error: pod volume not bound")
                 pv = c.find("PersistentVolume", "", pvc["spec"]["volumeName"])
-                local = nfs_root / pv["spec"]["nfs"]["path"].lstrip("/")
-                local.mkdir(parents=True, exist_ok=True)
+                local = os.path.join(nfs_root, pv["spec"]["nfs"]["path"].lstrip("/"))
+                os.makedirs(local, exist_ok=True)
                 mounts[m["mountPath"].rstrip("/")] = local
         cmd = []
         for arg in self.a.command:
             for mp, local in mounts.items():
                 if arg == mp or arg.startswith(mp + "/"):
-                    arg = str(local) + arg[len(mp) :]
+                    arg = local + arg[len(mp) :]
                     break
             cmd.append(arg)
+        import subprocess
+
         stdin = None if self.a.opts.get("stdin") else subprocess.DEVNULL
         return subprocess.run(cmd, stdin=stdin, check=False).returncode
 
@@ -1167,7 +1210,7 @@ class Helm:
             return 0
         if self.verb not in {"history", "upgrade", "uninstall", "status"}:
             raise Unsupported(f"helm {self.verb}")
-        with open_cluster() as c:
+        with open_cluster(self.mutating) as c:
             ctx = self.a.opts.get("context", c.data.get("current_context"))
             if ctx not in c.data.get("contexts", []):
                 raise CliError(f'Error: kubernetes cluster unreachable: context "{ctx}" not found')
@@ -1232,7 +1275,7 @@ class Helm:
             raise Unsupported("helm upgrade without a pinned --version")
         values = self.a.opts.get("values")
         if values:
-            YAML(typ="safe", pure=True).load(Path(values).read_text())
+            _yaml().load(read_text(values))
         if c.find("Namespace", "", ns) is None:
             raise CliError(f'Error: create: failed to create: namespaces "{ns}" not found')
         objs = ARGOCD_CHART_OBJECTS if chart == "argo-cd" else []
@@ -1278,10 +1321,12 @@ def run_curl(argv: list[str]) -> tuple[int, str]:
             raise Unsupported(f"curl flag {t}")
         url = t
         i += 1
+    import re
+
     m = re.match(r"https?://([^/:]+)", url)
     if not m:
         raise Unsupported(f"curl url {url!r}")
-    codes = json.loads(Path(os.environ["FAKE_CLUSTER_STATE"]).read_text()).get("http_codes", {})
+    codes = json.loads(read_text(os.environ["FAKE_CLUSTER_STATE"])).get("http_codes", {})
     code = int(codes.get(m.group(1), 200))
     out = fmt.replace("%{http_code}", f"{code:03d}").replace("\\n", "\n")
     sys.stdout.write(out)
