@@ -31,7 +31,6 @@ from fakes.harness import (
     first_index,
     is_call,
     load_yaml_docs,
-    obj,
 )
 
 STORAGE = load_yaml_docs(REPO / "gitops" / "bootstrap" / "storage.yaml")
@@ -349,14 +348,16 @@ def _run_on_tty(h: Harness, answer: str) -> Run:
         os.close(master)
 
 
-def test_terminal_confirmation_needs_the_context_name(h):
+def test_terminal_confirmation_needs_the_context_name(h, snapshot):
+    h.restore(snapshot)
     refused = _run_on_tty(h, "yes")
     assert refused.rc == 2 and refused.mutations == []
     assert 'Install the pipeline on kube context "gremlin"?' in refused.err
     assert "not confirmed; nothing was changed" in refused.err
+    assert "==> [2/9]" not in refused.out
     accepted = _run_on_tty(h, CONTEXT)
     assert accepted.rc == 0, accepted.err
-    assert accepted.mutations
+    assert "==> [9/9] reachability" in accepted.out
 
 
 def test_unknown_context_unreachable_cluster_and_missing_tool_refuse(h):
@@ -401,18 +402,24 @@ def test_existing_secrets_are_kept_as_they_are(h, snapshot):
     assert "Secret argocd/repo-creds-github: exists, kept" in run.out
 
 
-def test_console_tokens_reuse_an_existing_gate_token(h):
-    def add(d: dict) -> None:
-        d["objects"].append(obj("Namespace", KARGO_PROJECT))
-        gate = obj("Secret", "pipeline-gate-token", KARGO_PROJECT)
-        gate["data"] = {"token": base64.b64encode(b"kept-gate-token-0123456789").decode()}
-        d["objects"].append(gate)
-
-    h.edit(add)
-    run = h.bootstrap()
+def test_console_tokens_reuse_an_existing_gate_token(h, snapshot):
+    h.restore(snapshot)
+    gate = secret_data(h, KARGO_PROJECT, "pipeline-gate-token")["token"]
+    h.edit(
+        lambda d: d["objects"].remove(
+            next(
+                o
+                for o in d["objects"]
+                if o["kind"] == "Secret" and o["metadata"]["name"] == "pipeline-console-tokens"
+            )
+        )
+    )
+    run = h.bootstrap(secrets=False)
     assert run.rc == 0, run.err
-    tokens = secret_data(h, "pipeline-console", "pipeline-console-tokens")
-    assert tokens["kargo-token"] == b"kept-gate-token-0123456789"
+    assert [c["targets"] for c in run.mutations] == [
+        ["Secret/pipeline-console/pipeline-console-tokens"]
+    ]
+    assert secret_data(h, "pipeline-console", "pipeline-console-tokens")["kargo-token"] == gate
     assert "pipeline-gate-token differs" not in run.err
 
 

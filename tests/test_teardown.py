@@ -375,14 +375,27 @@ def test_no_terminal_and_no_yes_refuses(h):
     assert "no terminal to ask on; pass --yes" in run.err
 
 
-def test_a_volume_without_retain_stops_before_the_namespaces_go(h):
-    def delete_policy(d: dict) -> None:
+def test_unsafe_cases_orphan_the_app_and_stop_before_namespaces(h):
+    """An Application managing something of the application is not cascaded; a claimed
+    volume without Retain stops the teardown before any namespace (and claim) goes."""
+
+    def unsafe(d: dict) -> None:
         for o in d["objects"]:
+            if o["kind"] == "Application" and o["metadata"]["name"] == "pipeline-console":
+                o["status"]["resources"].append(
+                    {"kind": "Secret", "namespace": "stonks-oracle", "name": "stonks-oracle-db"}
+                )
             if o["kind"] == "PersistentVolume" and o["metadata"]["name"] == "pipelines-audit":
                 o["spec"]["persistentVolumeReclaimPolicy"] = "Delete"
 
-    h.edit(delete_policy)
+    h.edit(unsafe)
     run = h.teardown()
+    assert (
+        "Application pipeline-console manages Secret stonks-oracle/stonks-oracle-db in an "
+        "application namespace: removing it WITHOUT cascade" in run.err
+    )
+    assert h.get("Secret", "stonks-oracle-db", "stonks-oracle") is not None
+    assert h.get("Application", "pipeline-console", "argocd") is None
     assert run.rc == 1
     assert "PV pipelines-audit (claimed in pipeline-console) has reclaim policy 'Delete'" in run.err
     assert not any(is_call(c, "kubectl", "delete", "namespace") for c in run.calls)
@@ -395,25 +408,6 @@ def test_keep_namespaces_keeps_secrets_and_claims(h):
     assert not any(is_call(c, "kubectl", "delete", "namespace") for c in run.calls)
     assert h.get("Secret", "repo-creds-github", "argocd") is not None
     assert h.get("PersistentVolume", "pipelines-audit")["status"]["phase"] == "Bound"
-
-
-def test_an_app_that_manages_something_of_the_application_is_not_cascaded(h):
-    def entangle(d: dict) -> None:
-        for o in d["objects"]:
-            if o["kind"] == "Application" and o["metadata"]["name"] == "pipeline-console":
-                o["status"]["resources"].append(
-                    {"kind": "Secret", "namespace": "stonks-oracle", "name": "stonks-oracle-db"}
-                )
-
-    h.edit(entangle)
-    run = h.teardown()
-    assert run.rc == 0, run.err
-    assert (
-        "Application pipeline-console manages Secret stonks-oracle/stonks-oracle-db in an "
-        "application namespace: removing it WITHOUT cascade" in run.err
-    )
-    assert h.get("Secret", "stonks-oracle-db", "stonks-oracle") is not None
-    assert h.get("Application", "pipeline-console", "argocd") is None
 
 
 def test_half_installed_clusters_tear_down_cleanly(tmp_path):

@@ -32,11 +32,10 @@ import fcntl
 import json
 import os
 import sys
-from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
 
+TYPE_CHECKING = False  # typing is not imported at run time: it costs every call
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from typing import Any
 
 UNSUPPORTED = 64
 ARGO_FINALIZER = "resources-finalizer.argocd.argoproj.io"
@@ -395,23 +394,31 @@ def default_status(obj: dict) -> None:
         obj.pop("status")
 
 
-@contextmanager
-def open_cluster(write: bool) -> Iterator[Cluster]:
-    path = os.environ["FAKE_CLUSTER_STATE"]
-    with open(path + ".lock", "a") as lf:
-        fcntl.flock(lf, fcntl.LOCK_EX)
-        with open(path) as fh:
-            cluster = Cluster(json.load(fh))
+class open_cluster:  # used like a function: `with open_cluster(write) as c`
+    """The cluster under an exclusive lock; saved on exit when the call may write."""
+
+    def __init__(self, write: bool) -> None:
+        self.write = write
+        self.path = os.environ["FAKE_CLUSTER_STATE"]
+
+    def __enter__(self) -> Cluster:
+        self.lock = open(self.path + ".lock", "a")  # closed in __exit__
+        fcntl.flock(self.lock, fcntl.LOCK_EX)
+        with open(self.path) as fh:
+            self.cluster = Cluster(json.load(fh))
+        return self.cluster
+
+    def __exit__(self, *exc: object) -> None:
+        # Like the API server: what succeeded before an error stays done. Reads leave the
+        # file as it is.
         try:
-            yield cluster
+            if self.write:
+                self.cluster.reconcile()
+                with open(self.path + ".tmp", "w") as fh:
+                    json.dump(self.cluster.data, fh, separators=(",", ":"))
+                os.replace(self.path + ".tmp", self.path)
         finally:
-            # Like the API server: what succeeded before an error stays done. Reads leave
-            # the file as it is.
-            if write:
-                cluster.reconcile()
-                with open(path + ".tmp", "w") as fh:
-                    json.dump(cluster.data, fh, separators=(",", ":"))
-                os.replace(path + ".tmp", path)
+            self.lock.close()
 
 
 def log_call(record: dict) -> None:
