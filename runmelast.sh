@@ -109,6 +109,15 @@ cascade_blocker() {
   done <<<"$lines"
 }
 
+# Only a running application controller honours the cascade finalizer; without it a cascading
+# delete would hang, so Applications are then removed without cascade.
+argocd_running() {
+  local ready
+  ready=$(k get statefulset argocd-application-controller -n "$ARGOCD_NS" \
+    -o jsonpath='{.status.readyReplicas}' --ignore-not-found) || return 1
+  [[ ${ready:-0} -ge 1 ]]
+}
+
 # delete_app_orphan NAME: remove an Application and leave what it deployed running.
 delete_app_orphan() {
   local fins
@@ -137,6 +146,9 @@ delete_app_cascade() {
     return 0
   fi
   why=$(cascade_blocker "$1" "$2")
+  if [[ -z $why ]] && ! argocd_running; then
+    why="resources Argo CD cannot delete now: its application controller is not running"
+  fi
   if [[ -n $why ]]; then
     warn "Application $1 manages $why: removing it WITHOUT cascade"
     delete_app_orphan "$1"

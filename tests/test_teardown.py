@@ -453,3 +453,29 @@ def test_the_fake_models_the_dangers_the_teardown_avoids(h):
     assert h.get("Deployment", "stonks-oracle-api", "stonks-oracle-beta") is None
     assert h.get("Application", "stonks-oracle-beta", "argocd") is not None  # re-created
     assert h.state()["self_healed"] == ["Application/argocd/stonks-oracle-beta"]
+
+
+def test_without_a_running_argocd_controller_nothing_is_cascaded(h):
+    """A cascading delete would wait forever for a controller that is not there."""
+
+    def scale_down(d: dict) -> None:
+        for o in d["objects"]:
+            if (
+                o["kind"] == "StatefulSet"
+                and o["metadata"]["name"] == "argocd-application-controller"
+            ):
+                o["status"]["readyReplicas"] = 0
+
+    h.edit(scale_down)
+    run = h.teardown("--timeout", "5")
+    assert run.rc == 0, run.err
+    assert "Argo CD cannot delete now: its application controller is not running" in run.err
+    assert not any(
+        is_call(c, "kubectl", "patch", "applications.argoproj.io")
+        and "resources-finalizer" in c["argv"][-1]
+        and '"add"' in c["argv"][-1]
+        for c in run.calls
+    )
+    assert h.objects("Application") == []
+    for ns in APP_NAMESPACES:
+        assert h.get("Deployment", "stonks-oracle-api", ns) is not None

@@ -232,7 +232,8 @@ class Cluster:
     # controllers -----------------------------------------------------------
     def running(self, what: str) -> bool:
         if what == "argocd":
-            return self.find("StatefulSet", "argocd", "argocd-application-controller") is not None
+            sts = self.find("StatefulSet", "argocd", "argocd-application-controller")
+            return sts is not None and sts.get("status", {}).get("readyReplicas", 0) >= 1
         if what == "kargo":
             return self.find("Deployment", "kargo", "kargo-controller") is not None
         if what == "arc":
@@ -1291,7 +1292,16 @@ class Helm:
             o_ns = ns if k.namespaced else ""
             if c.find(kind, o_ns, n) is None:
                 md = {"name": n, **({"namespace": o_ns} if o_ns else {})}
-                c.add({"apiVersion": k.api_version, "kind": kind, "metadata": md, "spec": {}})
+                st = {"readyReplicas": 1} if kind in ("Deployment", "StatefulSet") else {}
+                c.add(
+                    {
+                        "apiVersion": k.api_version,
+                        "kind": kind,
+                        "metadata": md,
+                        "spec": {},
+                        **({"status": st} if st else {}),
+                    }
+                )
         rels[key] = {
             "name": name,
             "namespace": ns,
