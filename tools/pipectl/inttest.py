@@ -16,17 +16,16 @@ cannot be read as that evidence is a BadInput and nothing is recorded.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pipectl.errors import BadInput
+from pipectl.gate import valid_tag
 
 if TYPE_CHECKING:
     from pipectl.audit import AuditLog, Entry
 
-TAG_RE = re.compile(r"[0-9a-f]{7,40}")  # always with fullmatch
 COUNTS = ("passed", "failed", "errors", "skipped")
 ALIASES = {"error": "errors"}
 CONTAINERS = ("summary", "counts", "totals")
@@ -35,7 +34,7 @@ EXIT_KEYS = ("exit_code", "exitcode")
 
 def check_tag(tag: Any) -> str:
     """A well-formed image tag: a git SHA, 7 to 40 lower-case hex digits."""
-    if not isinstance(tag, str) or not TAG_RE.fullmatch(tag):
+    if not valid_tag(tag):
         raise BadInput(f"tag {tag!r} is not a git SHA (7-40 lower-case hex digits)")
     return tag
 

@@ -3,9 +3,10 @@
 The console holds no promotion rule of its own: the gate decision is `pipectl.gate`, approvals
 and break-glass grants are `pipectl.breakglass`, promotions are `pipectl.promotion` (local
 mode: Git commits) or Kargo Promotions (cluster mode, `pipectl.console.kargo`), stage switches
-are `pipectl.stages_edit`, integration-test results are `pipectl.inttest`, the pipeline view is
-`pipectl.status`. This module parses and validates request input, passes the caller's identity
-as the audit actor, and shapes the answers as JSON.
+are `pipectl.stages_edit`, integration-test results are `pipectl.inttest` (recorded) and
+`pipectl.policy` (read back), the pipeline view is `pipectl.status`. This module parses and
+validates request input, passes the caller's identity as the audit actor, and shapes the
+answers as JSON.
 
 Caches (never a decision): the parsed config (re-read when pipeline.yaml's stat changes), the
 market calendar per config, the audit log's parsed entries (`AuditLog` re-reads only what was
@@ -30,7 +31,6 @@ from pipectl.errors import BadInput, Blocked, PipectlError
 Clock = Callable[[], datetime]
 
 MAX_TEXT = 4000  # notes and justifications
-_TAG = re.compile(r"[0-9a-f]{7,40}")
 _K8S_NAME = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")
 GATE_PARAMS = frozenset({"stage", "tag", "promotion", "actor"})
 
@@ -653,6 +653,42 @@ class ConsoleAPI:
             },
         )
 
+    def inttest_result(self, request: Request) -> Response:
+        """`GET /api/v1/inttest?tag=<sha>`: the tag's newest integration-test result
+        (`pipectl.policy.inttest_result`, the latest run wins) and the entry that recorded it;
+        `result` and `entry` are null while none is recorded. Read-only: nothing is audited
+        (Kargo's integration-test Stage polls this until CI reports). 400 for a malformed
+        question; 500 when the audit log cannot be read."""
+        from pipectl import policy
+        from pipectl.audit import AuditCorrupt
+        from pipectl.gate import valid_tag
+
+        query = request.query()
+        unknown = sorted(set(query) - {"tag"})
+        if unknown:
+            raise HTTPError(400, f"unexpected query parameter(s): {', '.join(unknown)}")
+        tag = query.get("tag", "")
+        if not tag:
+            raise HTTPError(400, "'tag' is required")
+        if not valid_tag(tag):
+            raise HTTPError(400, f"tag {tag[:64]!r} is not a git SHA (7-40 lower-case hex digits)")
+        try:
+            entries = self.audit_log.entries()
+        except AuditCorrupt as exc:
+            raise HTTPError(500, str(exc)) from None
+        entry = policy.inttest_entry(entries, tag)
+        recorded = None
+        if entry is not None:
+            recorded = {
+                "id": entry.id,
+                "time": entry.time,
+                "actor": entry.actor,
+                "action": entry.action,
+                "details": entry.details,
+            }
+        result = policy.inttest_result(entries, tag)
+        return json_response(200, {"tag": tag, "result": result, "entry": recorded})
+
     def _known_stage(self, name: str):
         config = self.config()
         if name not in config.stage_names:
@@ -743,7 +779,9 @@ def _no_query(request: Request) -> None:
 def _tag(value: Any, key: str = "tag") -> str:
     if not isinstance(value, str) or not value:
         raise HTTPError(400, f"{key!r} is required")
-    if not _TAG.fullmatch(value):
+    from pipectl.gate import valid_tag
+
+    if not valid_tag(value):
         raise HTTPError(400, f"{key!r} must be 7 to 40 lower-case hex characters (a git sha)")
     return value
 
