@@ -259,6 +259,128 @@ def test_audit_verify_reports_an_edited_entry(console):
     assert console.get("/api/v1/status").json()["audit_verify"]["ok"] is False
 
 
+# --- integration-test results read back (Kargo's integration-test Stage waits on them) ----------
+
+
+def inttest_get(console, query: str, headers: dict[str, str] | None = None):
+    headers = {"Authorization": f"Bearer {KARGO_TOKEN}"} if headers is None else headers
+    return console.client().request("GET", f"/api/v1/inttest?{query}", headers=headers)
+
+
+def test_the_kargo_token_may_only_ask_the_gate_and_read_inttest_results():
+    from pipectl.console.auth import CI, KARGO
+    from pipectl.console.server import ROUTES
+
+    def admitted(kind):
+        return {
+            (r.method, r.pattern.pattern.removesuffix("\\Z")) for r in ROUTES if kind in r.scopes
+        }
+
+    assert admitted(KARGO) == {("GET", "/api/v1/gate"), ("GET", "/api/v1/inttest")}
+    assert admitted(CI) == {("POST", "/api/v1/inttest"), ("GET", "/api/v1/stages")}
+
+
+def test_inttest_result_is_readable_by_kargo_and_users_not_by_ci(console):
+    ci_post(console, {"tag": TAG, "exit_code": 0, "results": {"passed": 2}})
+    before = console.audit_bytes()
+    for headers in ({"Authorization": f"Bearer {KARGO_TOKEN}"}, console.user_headers()):
+        r = inttest_get(console, f"tag={TAG}", headers)
+        assert r.status == 200, r.body
+        assert r.json()["result"] == "passed"
+    ci = inttest_get(console, f"tag={TAG}", {"Authorization": f"Bearer {CI_TOKEN}"})
+    assert ci.status == 403 and "ci token may not use" in ci.json()["error"]
+    anonymous = inttest_get(console, f"tag={TAG}", {})
+    assert anonymous.status == 401
+    wrong = inttest_get(console, f"tag={TAG}", {"Authorization": "Bearer not-the-token-at-all"})
+    assert wrong.status == 401
+    assert console.audit_bytes() == before  # reading never writes
+
+
+def test_inttest_result_unknown_then_failed_then_passed_latest_wins(console):
+    unknown = inttest_get(console, f"tag={TAG}")
+    assert unknown.status == 200
+    assert unknown.json() == {"tag": TAG, "result": None, "entry": None}
+    assert console.audit_bytes() == b""
+
+    failed = {"tag": TAG, "exit_code": 1, "results": {"passed": 4, "failed": 1}}
+    assert ci_post(console, failed).status == 201
+    doc = inttest_get(console, f"tag={TAG}").json()
+    recorded = console.audit_entries()[-1]
+    assert doc["tag"] == TAG and doc["result"] == "failed"
+    assert doc["entry"] == {
+        "id": recorded["id"],
+        "time": recorded["time"],
+        "actor": "token:ci",
+        "action": "inttest.failed",
+        "details": {
+            "passed": 4,
+            "failed": 1,
+            "errors": 0,
+            "skipped": 0,
+            "total": 5,
+            "exit_code": 1,
+            "source": "api",
+        },
+    }
+
+    assert ci_post(console, {"tag": TAG, "exit_code": 0, "results": {"passed": 5}}).status == 201
+    doc = inttest_get(console, f"tag={TAG}").json()
+    assert doc["result"] == "passed" and doc["entry"]["action"] == "inttest.passed"
+    assert doc["entry"]["id"] == console.audit_entries()[-1]["id"]
+
+    # Later entries for other tags, and other actions for this tag, change nothing.
+    other = {"tag": "fedcba9", "exit_code": 1, "results": {"passed": 0, "failed": 3}}
+    assert ci_post(console, other).status == 201
+    gate = kargo_gate(console, f"stage=integration-test&tag={TAG}")
+    assert gate.status == 200
+    assert console.audit_entries()[-1]["action"].startswith("gate.")
+    doc = inttest_get(console, f"tag={TAG}").json()
+    assert doc["result"] == "passed" and doc["entry"]["action"] == "inttest.passed"
+    assert inttest_get(console, "tag=fedcba9").json()["result"] == "failed"
+
+    # A rerun that fails after a pass: the newest run wins again.
+    assert ci_post(console, failed).status == 201
+    assert inttest_get(console, f"tag={TAG}").json()["result"] == "failed"
+
+
+def test_inttest_result_of_a_full_sha_is_not_its_prefix(console):
+    full = "0123abc" + "0" * 33
+    assert ci_post(console, {"tag": full, "exit_code": 0, "results": {"passed": 1}}).status == 201
+    assert inttest_get(console, f"tag={full}").json()["result"] == "passed"
+    assert inttest_get(console, f"tag={TAG}").json()["result"] is None
+
+
+@pytest.mark.parametrize(
+    ("query", "needle"),
+    [
+        ("", "'tag' is required"),
+        ("tag=", "'tag' is required"),
+        ("tag=ABCDEF1", "not a git SHA"),
+        ("tag=abc12", "not a git SHA"),
+        ("tag=" + "a" * 41, "not a git SHA"),
+        ("tag=0123abc%0A", "not a git SHA"),
+        ("tag=0123abz", "not a git SHA"),
+        (f"tag={TAG}&tag={TAG}", "more than once"),
+        (f"tag={TAG}&stage=beta", "unexpected query parameter(s): stage"),
+    ],
+)
+def test_inttest_result_malformed_question_is_400_and_writes_nothing(console, query, needle):
+    ci_post(console, {"tag": TAG, "exit_code": 0, "results": {"passed": 1}})
+    before = console.audit_bytes()
+    r = inttest_get(console, query)
+    assert r.status == 400, r.body
+    assert needle in r.json()["error"]
+    assert console.audit_bytes() == before
+
+
+def test_inttest_result_from_a_damaged_audit_log_is_500(console):
+    ci_post(console, {"tag": TAG, "exit_code": 0, "results": {"passed": 1}})
+    with console.audit_path.open("ab") as f:
+        f.write(b"this is not an audit entry\n")
+    r = inttest_get(console, f"tag={TAG}")
+    assert r.status == 500 and "audit log line 2" in r.json()["error"]
+
+
 # --- the gate Kargo calls ----------------------------------------------------------------------
 
 

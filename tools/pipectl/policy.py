@@ -129,12 +129,17 @@ def approval_for(entries: Sequence[Entry], stage: str, tag: str) -> Entry | None
     return None
 
 
+def inttest_entry(entries: Sequence[Entry], tag: str) -> Entry | None:
+    """The newest `inttest.passed|inttest.failed` entry recorded for `tag`, or None."""
+    for e in reversed(entries):
+        if e.tag == tag and e.action in (INTTEST_PASSED, INTTEST_FAILED):
+            return e
+    return None
+
+
 def inttest_result(entries: Sequence[Entry], tag: str) -> Literal["passed", "failed"] | None:
     """The newest integration-test result recorded for `tag` (the latest run wins)."""
-    for e in reversed(entries):
-        if e.tag == tag:
-            if e.action == INTTEST_PASSED:
-                return "passed"
-            if e.action == INTTEST_FAILED:
-                return "failed"
-    return None
+    entry = inttest_entry(entries, tag)
+    if entry is None:
+        return None
+    return "passed" if entry.action == INTTEST_PASSED else "failed"

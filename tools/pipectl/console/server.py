@@ -129,6 +129,7 @@ ROUTES: tuple[Route, ...] = (
     _r("GET", r"/api/v1/session", "session"),
     _r("GET", r"/api/v1/gate", "gate", (USER, KARGO)),
     _r("POST", r"/api/v1/inttest", "inttest", (CI,), mutating=True),
+    _r("GET", r"/api/v1/inttest", "inttest_result", (USER, KARGO)),
     _r("GET", r"/api/v1/status", "status"),
     _r("GET", r"/api/v1/audit", "audit"),
     _r("GET", r"/api/v1/stages", "stages", (USER, CI)),
