@@ -93,7 +93,7 @@ def test_the_tree_passes(kubeconform: str, cache: Path) -> None:
     report = check(REPO, kubeconform, cache)
     assert report.ok, "\n".join(messages(report))
     assert report.documents >= 40
-    assert report.step_configs == 7  # 1 + 6 http/git/argocd steps
+    assert report.step_configs == 8  # 2 (integration-test: gate, inttest) + 6 in the task
     assert report.values_files == 4
     kinds = {f for f in report.timings}
     assert {"upstream", "parse", "schemas", "steps", "policy", "kubeconform"} <= kinds
@@ -185,6 +185,14 @@ def test_unknown_field_in_a_step_config_fails(tree: Path, kubeconform: str, cach
     assert_fails(
         check(tree, kubeconform, cache), TASK, "step 1 (gate): http", "'retries' was unexpected"
     )
+
+
+def test_bad_inttest_step_config_fails(tree: Path, kubeconform: str, cache: Path) -> None:
+    """The integration-test Stage's waiting step is checked against the upstream http schema."""
+    edit(
+        tree, STAGES, "            pollInterval: 30s\n", "            pollInterval: half a minute\n"
+    )
+    assert_fails(check(tree, kubeconform, cache), STAGES, "step 2 (inttest): http", "pollInterval")
 
 
 def test_desired_revision_in_argocd_update_fails(tree: Path, kubeconform: str, cache: Path) -> None:

@@ -176,6 +176,132 @@ def test_promotion_task_and_stage_wiring_details() -> None:
     }
 
 
+# --- the integration-test Stage waits for CI's verdict ----------------------------------------
+
+_EXPR_TOKEN = re.compile(
+    r"\s*(?:(?P<name>response\.status|response\.body\.result)|(?P<num>\d+)"
+    r'|(?P<str>"[a-z]*")|(?P<op>&&|\|\||==|!=|>=|<=|<|>|\(|\))|(?P<nil>nil))'
+)
+_PY_OP = {"&&": " and ", "||": " or "}
+
+
+def http_outcome(config: dict, status: int, body: dict) -> str:
+    """What Kargo's http step makes of one answer: the failure expression wins, then the
+    success expression, else the step stays Running. The expressions must stay within the
+    subset translated here (names, numbers, strings, nil, comparisons, && || and parentheses);
+    anything else fails the test rather than being guessed at."""
+
+    def evaluate(source: str) -> bool:
+        out, pos = [], 0
+        while pos < len(source):
+            m = _EXPR_TOKEN.match(source, pos)
+            assert m and m.end() > pos, f"outside the tested subset: {source[pos:]!r}"
+            pos = m.end()
+            kind, text = m.lastgroup, m.group(m.lastgroup)
+            if kind == "name":
+                out.append("status" if text == "response.status" else "result")
+            elif kind == "nil":
+                out.append("None")
+            else:
+                out.append(_PY_OP.get(text, f" {text} "))
+        value = eval("".join(out), {}, {"status": status, "result": body.get("result")})
+        assert isinstance(value, bool)
+        return value
+
+    if evaluate(config["failureExpression"]):
+        return "failed"
+    if evaluate(config["successExpression"]):
+        return "succeeded"
+    return "running"
+
+
+def inttest_stage_steps(files: dict[str, str]) -> list[dict]:
+    stage = by_name(files[STAGES])["integration-test"]
+    return stage["spec"]["promotionTemplate"]["spec"]["steps"]
+
+
+def test_integration_test_stage_asks_the_gate_then_waits_for_the_ci_verdict() -> None:
+    files = rendered(REPO)
+    stage = by_name(files[STAGES])["integration-test"]
+    template = stage["spec"]["promotionTemplate"]["spec"]
+    gate, wait = template["steps"]
+    assert (gate["uses"], gate["as"], wait["uses"], wait["as"]) == (
+        "http",
+        "gate",
+        "http",
+        "inttest",
+    )
+    variables = {v["name"]: v["value"] for v in template["vars"]}
+    assert wait["config"]["url"] == "${{ vars.inttestURL }}"
+    assert variables["inttestURL"] == (
+        "http://pipeline-console.pipeline-console.svc.cluster.local:8080/api/v1/inttest"
+    )
+    assert variables["gateURL"].removesuffix("/gate") == variables["inttestURL"].removesuffix(
+        "/inttest"
+    )
+    config = wait["config"]
+    assert config["method"] == "GET"
+    # Same token (and Secret) as the gate step; the same tag expression, the only parameter.
+    assert config["headers"] == gate["config"]["headers"]
+    assert "secret('pipeline-gate-token').token" in config["headers"][0]["value"]
+    gate_tag = {p["name"]: p["value"] for p in gate["config"]["queryParams"]}["tag"]
+    assert config["queryParams"] == [{"name": "tag", "value": gate_tag}]
+    assert gate_tag == "${{ quote(imageFrom(vars.imageRepo).Tag) }}"
+    # Polled (Kargo's lower bound is 10 s) and bounded: a tag CI never reports fails in the end.
+    assert config["pollInterval"] == "30s"
+    assert wait["retry"]["timeout"] == "3h"
+    assert wait["retry"]["errorThreshold"] > 1
+    assert config["successExpression"] == (
+        'response.status == 200 && response.body.result == "passed"'
+    )
+    for key in ("successExpression", "failureExpression", "errorExpression"):
+        assert "${{" not in config[key]  # evaluated by the step itself
+    assert "response.body.error" in config["errorExpression"]
+    assert "response.body.entry.time" in config["errorExpression"]
+    assert "outputs" not in config  # the gate step's outputs stay the only ones
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "outcome"),
+    [
+        (200, {"tag": "0123abc", "result": "passed", "entry": {}}, "succeeded"),
+        (200, {"tag": "0123abc", "result": "failed", "entry": {}}, "failed"),
+        (200, {"tag": "0123abc", "result": "unexpected", "entry": {}}, "failed"),
+        (200, {"tag": "0123abc", "result": None, "entry": None}, "running"),  # CI not done
+        (200, {}, "running"),
+        (400, {"error": "tag 'x' is not a git SHA"}, "failed"),
+        (401, {"error": "invalid bearer token"}, "failed"),
+        (403, {"error": "the kargo token may not use this endpoint"}, "failed"),
+        (404, {"error": "no such page"}, "running"),  # a console without the endpoint yet
+        (405, {"error": "use POST for /api/v1/inttest"}, "running"),
+        (408, {}, "running"),
+        (429, {}, "running"),
+        (500, {"error": "audit log line 2: not JSON"}, "running"),
+        (502, {}, "running"),
+        (503, {}, "running"),
+    ],
+)
+def test_inttest_step_outcomes(status: int, body: dict, outcome: str) -> None:
+    (_, wait) = inttest_stage_steps(rendered(REPO))
+    assert http_outcome(wait["config"], status, body) == outcome
+
+
+def test_http_outcome_refuses_expressions_it_cannot_translate() -> None:
+    config = {"failureExpression": "response.body.result in ['failed']", "successExpression": ""}
+    with pytest.raises(AssertionError, match="outside the tested subset"):
+        http_outcome(config, 200, {})
+
+
+def test_disabled_integration_test_keeps_its_steps_and_beta_skips_it(tree: Path) -> None:
+    set_enabled(tree, integration_test=False)
+    files = rendered(tree)
+    assert [s["as"] for s in inttest_stage_steps(files)] == ["gate", "inttest"]
+    assert sources(files)["beta"] == {"direct": True}
+    assert auto(files)["integration-test"] is False
+    beta = by_name(files[STAGES])["beta"]["spec"]["promotionTemplate"]["spec"]["steps"][0]
+    assert {v["name"]: v["value"] for v in beta["vars"]}["fromStage"] == "ci"
+
+
 def test_stage_applications_and_sync_windows() -> None:
     files = rendered(REPO)
     apps = by_name(files[STAGE_APPS])

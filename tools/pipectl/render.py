@@ -53,8 +53,13 @@ CONSOLE_NS = "pipeline-console"
 CONSOLE_HOST = "pipeline.celestium.life"
 CONSOLE_URL = f"https://{CONSOLE_HOST}"
 CONSOLE_IMAGE = "ghcr.io/celesrenata/pipelines/pipectl"
-GATE_URL = f"http://pipeline-console.{CONSOLE_NS}.svc.cluster.local:8080/api/v1/gate"
+CONSOLE_API = f"http://pipeline-console.{CONSOLE_NS}.svc.cluster.local:8080/api/v1"
+GATE_URL = f"{CONSOLE_API}/gate"
+INTTEST_URL = f"{CONSOLE_API}/inttest"
 GATE_TOKEN_SECRET = "pipeline-gate-token"
+# The integration-test Stage waits for CI's verdict: polled this often, for at most this long.
+INTTEST_POLL_INTERVAL = "30s"
+INTTEST_WAIT = "3h"
 
 INFRA_PROJECT = "pipeline-infra"
 APP_PROJECT = "stonks-oracle"
@@ -533,6 +538,21 @@ def stage_applications(config: PipelineConfig) -> str:
 # --- Kargo -------------------------------------------------------------------------------------
 
 
+# The Freight's image tag as a string (`quote`: an all-digit SHA must not turn into a number).
+_TAG_EXPRESSION = "${{ quote(imageFrom(vars.imageRepo).Tag) }}"
+
+
+def _console_headers() -> list[dict[str, str]]:
+    """The Kargo token (Secret GATE_TOKEN_SECRET, key `token`) for the console's API."""
+    return [
+        {
+            "name": "Authorization",
+            "value": f"Bearer ${{{{ secret('{GATE_TOKEN_SECRET}').token }}}}",
+        },
+        {"name": "Accept", "value": "application/json"},
+    ]
+
+
 def _gate_step(alias: str = "gate") -> dict[str, Any]:
     """The http step asking the pipeline gate whether this tag may enter this stage now."""
     return {
@@ -543,16 +563,10 @@ def _gate_step(alias: str = "gate") -> dict[str, Any]:
         "config": {
             "method": "GET",
             "url": "${{ vars.gateURL }}",
-            "headers": [
-                {
-                    "name": "Authorization",
-                    "value": f"Bearer ${{{{ secret('{GATE_TOKEN_SECRET}').token }}}}",
-                },
-                {"name": "Accept", "value": "application/json"},
-            ],
+            "headers": _console_headers(),
             "queryParams": [
                 {"name": "stage", "value": "${{ ctx.stage }}"},
-                {"name": "tag", "value": "${{ quote(imageFrom(vars.imageRepo).Tag) }}"},
+                {"name": "tag", "value": _TAG_EXPRESSION},
                 {"name": "promotion", "value": "${{ ctx.promotion }}"},
                 {"name": "actor", "value": "${{ ctx.meta.promotion.actor }}"},
             ],
@@ -574,6 +588,57 @@ def _gate_step(alias: str = "gate") -> dict[str, Any]:
                     ),
                 },
             ],
+        },
+    }
+
+
+# Statuses of `GET /api/v1/inttest` that say nothing about the tag and may pass: the endpoint
+# not served yet (404, or 405 from a console that only knows POST, while Kargo's Stage and the
+# console's Deployment roll out independently), a timeout or rate limit (408, 429). With 5xx
+# (e.g. a damaged audit log) the step keeps waiting too; every other 4xx (400 malformed tag,
+# 401 bad token, 403 scope) will not get better by asking again.
+_INTTEST_TRANSIENT_4XX = (404, 405, 408, 429)
+INTTEST_SUCCESS = 'response.status == 200 && response.body.result == "passed"'
+INTTEST_FAILURE = (
+    '(response.status == 200 && response.body.result != nil && response.body.result != "passed")'
+    " || (response.status >= 400 && response.status < 500"
+    + "".join(f" && response.status != {code}" for code in _INTTEST_TRANSIENT_4XX)
+    + ")"
+)
+INTTEST_ERROR = (
+    "response.status == 200"
+    ' ? "integration test of " + string(response.body.tag) + " " + string(response.body.result)'
+    ' + " (recorded " + string(response.body.entry.time) + " by "'
+    ' + string(response.body.entry.actor) + "); once a run passes, promote the tag into'
+    ' integration-test again"'
+    ' : "pipeline console answered HTTP " + string(response.status)'
+    ' + " for the integration-test result"'
+    ' + (response.body.error != nil ? ": " + string(response.body.error) : "")'
+)
+
+
+def _inttest_step() -> dict[str, Any]:
+    """The http step that waits for CI's verdict on this tag (`GET /api/v1/inttest`): done
+    when it passed; failed for good when it failed or the question is refused; otherwise
+    (no result yet, console trouble) neither expression holds, so the step stays Running and
+    Kargo asks again every INTTEST_POLL_INTERVAL, for at most INTTEST_WAIT."""
+    return {
+        "uses": "http",
+        "as": "inttest",
+        # timeout: a tag whose CI never reports fails after this long. errorThreshold:
+        # consecutive transport errors (console restarting) tolerated; a Running answer
+        # resets the count.
+        "retry": {"timeout": INTTEST_WAIT, "errorThreshold": 10},
+        "config": {
+            "method": "GET",
+            "url": "${{ vars.inttestURL }}",
+            "headers": _console_headers(),
+            "queryParams": [{"name": "tag", "value": _TAG_EXPRESSION}],
+            "timeout": "10s",
+            "pollInterval": INTTEST_POLL_INTERVAL,
+            "successExpression": INTTEST_SUCCESS,
+            "failureExpression": INTTEST_FAILURE,
+            "errorExpression": INTTEST_ERROR,
         },
     }
 
@@ -676,8 +741,8 @@ def stages(config: PipelineConfig) -> str:
         upstream = _kargo_upstream(config, name)
         sources: dict[str, Any] = {"stages": [upstream]} if upstream else {"direct": True}
         if name == "integration-test":
-            steps: list[dict[str, Any]] = [_gate_step()]
-            template_vars = _common_vars(config)
+            steps: list[dict[str, Any]] = [_gate_step(), _inttest_step()]
+            template_vars = [*_common_vars(config), {"name": "inttestURL", "value": INTTEST_URL}]
         else:
             previous = config.previous_enabled(name)
             steps = [
@@ -729,10 +794,18 @@ def _stage_comment(stage: Stage, upstream: str | None) -> str:
     if stage.name == "integration-test":
         lines += [
             "Nothing to deploy: the CI workflow runs the integration test on the ARC runners and",
-            "reports the result to the console. This Stage's promotion asks the gate for",
-            "integration-test, which records that Kargo took the tag into the pipeline",
-            "(audited with the promotion name) and fails closed while the stage is disabled;",
-            "beta's gate then refuses any tag without a passed integration test.",
+            "reports the result to the console (POST /api/v1/inttest) when the run has ended.",
+            "This Stage's promotion first asks the gate for integration-test (audited with the",
+            "promotion name; fails closed while the stage is disabled), then WAITS for CI's",
+            "verdict: the `inttest` step asks GET /api/v1/inttest?tag=<tag> every "
+            f"{INTTEST_POLL_INTERVAL}.",
+            "- passed: the promotion succeeds and the Freight becomes available to beta (which",
+            "  is auto-promoted; beta's gate requires the pass as well);",
+            "- failed, or the question refused (400/401/403): the promotion fails for good;",
+            "  promote the tag into integration-test again once a run has passed;",
+            "- no result yet, 404/405 (endpoint not served yet), 408/429, 5xx: keep waiting,",
+            f"  for at most {INTTEST_WAIT} (retry.timeout), then the step fails.",
+            "While integration-test is disabled, beta takes Freight straight from the Warehouse.",
         ]
     return "\n".join(lines)
 
