@@ -27,7 +27,7 @@ from pipectl.context import Context
 @click.option(
     "--kargo-token-file",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Bearer token Kargo uses for GET /api/v1/gate (re-read when it changes).",
+    help="Bearer token Kargo uses for GET /api/v1/gate and /api/v1/inttest (re-read on change).",
 )
 @click.option(
     "--ci-token-file",
