@@ -71,7 +71,7 @@ declare -A PLANNED_GONE=()
 
 # apps_table: "name<TAB>destination namespace<TAB>automated" per Application ("" without Argo CD).
 apps_table() {
-  crd_exists applications.argoproj.io || return 0
+  argocd_crd || return 0
   local table name rest
   table=$(k get applications.argoproj.io -n "$ARGOCD_NS" -o \
     jsonpath='{range .items[*]}{.metadata.name}{"\t"}{.spec.destination.namespace}{"\t"}{.spec.syncPolicy.automated}{"\n"}{end}')
@@ -80,20 +80,40 @@ apps_table() {
   done <<<"$table"
   return 0
 }
+
+# Argo CD's CRDs outlive its Helm release (the chart keeps them): once seen, they stay.
+ARGOCD_CRD=""
+argocd_crd() {
+  [[ -n $ARGOCD_CRD ]] || { crd_exists applications.argoproj.io && ARGOCD_CRD=1; }
+}
+
+# app_read NAME: one read of an Application: APP_FOUND, APP_FINS (its finalizers) and
+# APP_RESOURCES ("kind<TAB>namespace<TAB>name" lines of what it deployed).
+app_read() {
+  local out
+  APP_FOUND="" APP_FINS="" APP_RESOURCES=""
+  [[ -z ${PLANNED_GONE[$1]:-} ]] && argocd_crd || return 0
+  out=$(k get applications.argoproj.io "$1" -n "$ARGOCD_NS" --ignore-not-found -o \
+    jsonpath='{.metadata.name}{"\n"}{.metadata.finalizers[*]}{"\n"}{range .status.resources[*]}{.kind}{"\t"}{.namespace}{"\t"}{.name}{"\n"}{end}') ||
+    die "kubectl get application $1 -n $ARGOCD_NS failed"
+  [[ -n $out ]] || return 0
+  APP_FOUND=1
+  APP_FINS=$(sed -n 2p <<<"$out")
+  APP_RESOURCES=$(sed -n '3,$p' <<<"$out")
+}
 app_exists() { [[ -z ${PLANNED_GONE[$1]:-} ]] && exists applications.argoproj.io "$1" "$ARGOCD_NS"; }
 
 # An Application of the application itself: removed without cascade, whatever else holds.
 is_app_layer() { [[ $1 =~ $APP_NAMESPACE_RE || $2 =~ $APP_NAMESPACE_RE ]]; }
 
-# cascade_blocker NAME DEST: why NAME must not be removed with cascade (empty: it may).
+# cascade_blocker DEST RESOURCES: why an Application deploying into DEST with these
+# resources must not be removed with cascade (empty: it may).
 cascade_blocker() {
-  local kind ns name lines
-  if [[ $2 =~ $APP_NAMESPACE_RE ]]; then
-    printf 'its destination namespace %s' "$2"
+  local kind ns name
+  if [[ $1 =~ $APP_NAMESPACE_RE ]]; then
+    printf 'its destination namespace %s' "$1"
     return 0
   fi
-  lines=$(k get applications.argoproj.io "$1" -n "$ARGOCD_NS" -o \
-    jsonpath='{range .status.resources[*]}{.kind}{"\t"}{.namespace}{"\t"}{.name}{"\n"}{end}')
   while IFS=$'\t' read -r kind ns name; do
     [[ -n $kind ]] || continue
     if [[ $kind == PersistentVolume ]]; then
@@ -106,28 +126,32 @@ cascade_blocker() {
       printf 'Application %s, which would cascade into the application' "$name"
       return 0
     fi
-  done <<<"$lines"
+  done <<<"$2"
 }
 
 # Only a running application controller honours the cascade finalizer; without it a cascading
-# delete would hang, so Applications are then removed without cascade.
+# delete would hang, so Applications are then removed without cascade. Read once: nothing
+# before the Helm uninstall stops it.
+ARGOCD_RUNNING=""
 argocd_running() {
-  local ready
-  ready=$(k get statefulset argocd-application-controller -n "$ARGOCD_NS" \
-    -o jsonpath='{.status.readyReplicas}' --ignore-not-found) || return 1
-  [[ ${ready:-0} -ge 1 ]]
+  if [[ -z $ARGOCD_RUNNING ]]; then
+    local ready
+    ready=$(k get statefulset argocd-application-controller -n "$ARGOCD_NS" \
+      -o jsonpath='{.status.readyReplicas}' --ignore-not-found) || ready=0
+    if [[ ${ready:-0} -ge 1 ]]; then ARGOCD_RUNNING=yes; else ARGOCD_RUNNING=no; fi
+  fi
+  [[ $ARGOCD_RUNNING == yes ]]
 }
 
 # delete_app_orphan NAME: remove an Application and leave what it deployed running.
 delete_app_orphan() {
-  local fins
-  if ! app_exists "$1"; then
+  app_read "$1"
+  if [[ -z $APP_FOUND ]]; then
     info "Application $1: gone already"
     return 0
   fi
-  fins=$(k get applications.argoproj.io "$1" -n "$ARGOCD_NS" -o jsonpath='{.metadata.finalizers[*]}')
-  if [[ -n $fins ]]; then
-    act "drop the finalizers of Application $1 ($fins) so its deletion does not cascade" \
+  if [[ -n $APP_FINS ]]; then
+    act "drop the finalizers of Application $1 ($APP_FINS) so its deletion does not cascade" \
       k patch applications.argoproj.io "$1" -n "$ARGOCD_NS" --type json \
       -p '[{"op":"remove","path":"/metadata/finalizers"}]'
   fi
@@ -140,12 +164,13 @@ delete_app_orphan() {
 
 # delete_app_cascade NAME DEST: remove an Application together with what it deployed.
 delete_app_cascade() {
-  local why fins
-  if ! app_exists "$1"; then
+  local why
+  app_read "$1"
+  if [[ -z $APP_FOUND ]]; then
     info "Application $1: gone already"
     return 0
   fi
-  why=$(cascade_blocker "$1" "$2")
+  why=$(cascade_blocker "$2" "$APP_RESOURCES")
   if [[ -z $why ]] && ! argocd_running; then
     why="resources Argo CD cannot delete now: its application controller is not running"
   fi
@@ -154,10 +179,9 @@ delete_app_cascade() {
     delete_app_orphan "$1"
     return 0
   fi
-  fins=$(k get applications.argoproj.io "$1" -n "$ARGOCD_NS" -o jsonpath='{.metadata.finalizers[*]}')
-  if [[ " $fins " != *" $ARGO_FINALIZER "* ]]; then
+  if [[ " $APP_FINS " != *" $ARGO_FINALIZER "* ]]; then
     local patch="[{\"op\":\"add\",\"path\":\"/metadata/finalizers\",\"value\":[\"$ARGO_FINALIZER\"]}]"
-    [[ -z $fins ]] || patch="[{\"op\":\"add\",\"path\":\"/metadata/finalizers/-\",\"value\":\"$ARGO_FINALIZER\"}]"
+    [[ -z $APP_FINS ]] || patch="[{\"op\":\"add\",\"path\":\"/metadata/finalizers/-\",\"value\":\"$ARGO_FINALIZER\"}]"
     act "add $ARGO_FINALIZER to Application $1 so Argo CD deletes what it deployed" \
       k patch applications.argoproj.io "$1" -n "$ARGOCD_NS" --type json -p "$patch"
   fi
@@ -253,7 +277,7 @@ export_state() {
   else
     info "no Kargo project $KARGO_PROJECT: no Kargo state to export"
   fi
-  if ns_exists "$ARGOCD_NS" && crd_exists applications.argoproj.io; then
+  if ns_exists "$ARGOCD_NS" && argocd_crd; then
     mkdir "$tmp/argocd"
     manifest_header "Argo CD in $ARGOCD_NS" >"$tmp/argocd/MANIFEST"
     for r in applications appprojects; do
@@ -369,7 +393,7 @@ remove_app_layer() {
       delete_app_cascade "$name" "$dest"
     fi
   done <<<"$(apps_table)"
-  if crd_exists applications.argoproj.io && app_exists "$ROOT_APP"; then
+  if argocd_crd && app_exists "$ROOT_APP"; then
     delete_app_cascade "$ROOT_APP" "$ARGOCD_NS"
   elif [[ -z $(apps_table) ]]; then
     info "no Argo CD Applications left"
