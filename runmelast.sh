@@ -357,7 +357,7 @@ remove_arc_runners() {
   local ars
   while read -r ars; do
     [[ -n $ars ]] || continue
-    act "delete AutoscalingRunnerSet $ARC_RUNNERS_NS/$ars (its runners deregister)" \
+    act "delete AutoscalingRunnerSet $ARC_RUNNERS_NS/$ars if still there (its runners deregister)" \
       k delete autoscalingrunnersets.actions.github.com "$ars" -n "$ARC_RUNNERS_NS" --wait=false
     wait_gone autoscalingrunnersets.actions.github.com "$ars" "$ARC_RUNNERS_NS" ||
       die "AutoscalingRunnerSet $ars is still there after ${TIMEOUT}s; the ARC controller must be running to remove it"
