@@ -29,14 +29,17 @@ import sys
 import tempfile
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 TOKEN = "bench-kargo-token-0123456789abcdef"
 TAG = "0123abc"
+# The clock only moves forward, as on the cluster: history first, then the closed run, then
+# the open run the next morning.
 CLOSED = datetime(2026, 8, 13, 21, 0, tzinfo=UTC)  # Thu 17:00 EDT
-OPEN = datetime(2026, 8, 13, 15, 0, tzinfo=UTC)  # Thu 11:00 EDT
+OPEN = datetime(2026, 8, 14, 15, 0, tzinfo=UTC)  # Fri 11:00 EDT
+HISTORY = timedelta(days=60)  # the prefilled entries are spread over the 60 days before
 
 
 def setup(root: Path, prefill: int) -> tuple[Path, Path, Path]:
@@ -59,9 +62,13 @@ def setup(root: Path, prefill: int) -> tuple[Path, Path, Path]:
     audit = root / "audit.jsonl"
     from pipectl.audit import AuditLog
 
-    log = AuditLog(audit, clock=lambda: CLOSED)
+    start = CLOSED - HISTORY
+    step = HISTORY / max(prefill + 1, 1)
+    stamp = [start]
+    log = AuditLog(audit, clock=lambda: stamp[0])
     with log.transaction() as txn:  # one write for the whole prefill
         for i in range(prefill):
+            stamp[0] = start + i * step
             tag = f"{i:07x}"
             txn.append(
                 action="inttest.passed" if i % 3 else "gate.allowed",
@@ -70,6 +77,7 @@ def setup(root: Path, prefill: int) -> tuple[Path, Path, Path]:
                 tag=tag,
                 details={"passed": 10, "failed": 0, "errors": 0, "skipped": 0, "total": 10},
             )
+        stamp[0] = CLOSED - step
         txn.append(action="inttest.passed", actor="bench", stage="integration-test", tag=TAG)
     return repo, audit, token
 

@@ -81,12 +81,14 @@ def active_break_glass(
     used: dict[str, list[Entry]] = {}
     best: tuple[datetime, Entry] | None = None
     for e in reversed(entries):
-        if _before(e.time, cutoff):
+        # Text comparison first (canonical times sort as text); confirm before stopping.
+        if e.time < cutoff and _before(e.time, cutoff):
             break
-        if e.action == CONSUMED:
+        action = e.action
+        if action == CONSUMED:
             _note_consumption(used, e)
             continue
-        if e.action != GRANTED or e.stage != stage or e.tag != tag:
+        if action != GRANTED or e.stage != stage or e.tag != tag:
             continue
         consumers = used.get(e.id, ())
         if consumers and not (
