@@ -506,7 +506,9 @@ class AuditLog:
                     or os.pread(fd, len(c_last) + 1, c_size - len(c_last) - 1) == c_last + _NL
                 )
             ):
-                start, entries, last = c_size, list(c_entries), c_last
+                # Shared, not copied: the cached list only ever grows by what is on disk,
+                # and only under state.lock (a transaction's unwritten tail is cut off again).
+                start, entries, last = c_size, c_entries, c_last
         data = _read_all(fd, start)
         cut = data.rfind(_NL) + 1
         unfinished = self._unfinished_in_file(fd, start + cut) if cut else None
@@ -516,7 +518,7 @@ class AuditLog:
             entries.extend(_parse_lines(data[:cut], len(entries) + 1))
             last = data[data.rfind(_NL, 0, cut - 1) + 1 : cut - 1]
         size = start + cut
-        state.cache = (st.st_dev, st.st_ino, size, last, list(entries))
+        state.cache = (st.st_dev, st.st_ino, size, last, entries)
         return entries, size, last
 
     # -- writing ---------------------------------------------------------------------------
@@ -549,14 +551,9 @@ class AuditLog:
                 finally:
                     txn._open = False
                     state.txn = None
+                    del txn._entries[txn._written :]  # whatever never reached the disk
                     st = os.fstat(fd)
-                    state.cache = (
-                        st.st_dev,
-                        st.st_ino,
-                        txn._size,
-                        txn._last_line,
-                        list(txn._entries[: txn._written]),
-                    )
+                    state.cache = (st.st_dev, st.st_ino, txn._size, txn._last_line, txn._entries)
             finally:
                 os.close(fd)  # also releases the lock
 
