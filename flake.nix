@@ -145,23 +145,25 @@
                 touch "$out"
               '';
 
+          # runmefirst.sh / runmelast.sh from this flake's source, with pinned tools on PATH.
           scriptApp =
             name: script:
             pkgs.writeShellApplication {
               inherit name;
               runtimeInputs = [
-                pipectl
                 pkgs.kubectl
                 pkgs.kubernetes-helm
                 pkgs.curl
-                pkgs.openssl
                 pkgs.coreutils
                 pkgs.gnused
                 pkgs.gnugrep
+                pkgs.gnutar
+                pkgs.diffutils # `kubectl diff` needs diff: without it every run re-applies
+                (python.withPackages (ps: [ ps.bcrypt ])) # bcrypt hashes for Kargo and the console
               ];
               text = ''
                 export PIPELINES_ROOT=${self}
-                exec bash "$PIPELINES_ROOT/${script}" "$@"
+                exec ${lib.getExe pkgs.bash} "$PIPELINES_ROOT/${script}" "$@"
               '';
             };
         in
