@@ -151,6 +151,7 @@
             pkgs.writeShellApplication {
               inherit name;
               runtimeInputs = [
+                pipectl # the operator's audit/status tool beside the scripts
                 pkgs.kubectl
                 pkgs.kubernetes-helm
                 pkgs.curl
