@@ -21,14 +21,15 @@ fi
 
 export GOBIN="${GOBIN:-$HOME/go/bin}"
 mkdir -p "$GOBIN"
-if ! "$GOBIN/kubeconform" -v 2>/dev/null | grep -q "${KUBECONFORM_VERSION}"; then
-  echo "==> go install kubeconform@${KUBECONFORM_VERSION}"
-  go install "github.com/yannh/kubeconform/cmd/kubeconform@${KUBECONFORM_VERSION}"
-fi
-if ! "$GOBIN/actionlint" -version 2>/dev/null | grep -q "${ACTIONLINT_VERSION#v}"; then
-  echo "==> go install actionlint@${ACTIONLINT_VERSION}"
-  go install "github.com/rhysd/actionlint/cmd/actionlint@${ACTIONLINT_VERSION}"
-fi
+# `go version -m` reads the module version built into the binary (their -v says "development").
+go_tool() { # name module version
+  if ! go version -m "$GOBIN/$1" 2>/dev/null | grep -Eq "^[[:space:]]+mod[[:space:]]+$2[[:space:]]+$3([[:space:]]|$)"; then
+    echo "==> go install $2/cmd/$1@$3"
+    go install "$2/cmd/$1@$3"
+  fi
+}
+go_tool kubeconform github.com/yannh/kubeconform "${KUBECONFORM_VERSION}"
+go_tool actionlint github.com/rhysd/actionlint "${ACTIONLINT_VERSION}"
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 echo "==> pip install -e .[dev,bench]"
