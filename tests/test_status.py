@@ -221,7 +221,7 @@ class FakeApi:
 
 def test_cluster_view(world: dict, mocker) -> None:
     api = FakeApi(forbidden={"stonks-oracle-live"})
-    loader = mocker.patch("pipectl.cluster._api", return_value=api)
+    loader = mocker.patch("pipectl.cluster.custom_objects_api", return_value=api)
     doc = collect(_ctx(world["repo"], world["audit"]), OPEN, cluster=True)
     loader.assert_called_once_with()
     rows = {r["name"]: r for r in doc["stages"]}
@@ -255,7 +255,7 @@ def test_cluster_view(world: dict, mocker) -> None:
 
 def test_cluster_drift_when_kargo_disagrees(world: dict, mocker) -> None:
     api = FakeApi(missing={"stonks-oracle-beta"})
-    mocker.patch("pipectl.cluster._api", return_value=api)
+    mocker.patch("pipectl.cluster.custom_objects_api", return_value=api)
     repo = world["repo"]
     set_tag(repo / "apps/stonks-oracle/beta/values.yaml", "global.image.tag", "1234abcd")
     git(repo, "commit", "-qam", "manual beta bump")

@@ -76,18 +76,20 @@ def argocd_app_summary(obj: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _api():  # -> kubernetes.client.CustomObjectsApi
+def custom_objects_api(purpose: str = "--cluster"):  # -> kubernetes.client.CustomObjectsApi
+    """The Kubernetes custom-objects client, from the in-cluster config inside a pod or the
+    kubeconfig elsewhere. `purpose` names the feature in the one-line error."""
     try:
         from kubernetes import client, config
     except ImportError as exc:  # pragma: no cover - a dependency of the package
-        raise PipectlError(f"--cluster needs the kubernetes client: {exc}") from None
+        raise PipectlError(f"{purpose} needs the kubernetes client: {exc}") from None
     try:
         if os.environ.get("KUBERNETES_SERVICE_HOST"):
             config.load_incluster_config()
         else:
             config.load_kube_config()
     except Exception as exc:  # kubernetes raises ConfigException and plain OSErrors
-        raise PipectlError(f"--cluster: no usable kubeconfig or in-cluster config: {exc}") from None
+        raise PipectlError(f"{purpose}: no usable kubeconfig or in-cluster config: {exc}") from None
     return client.CustomObjectsApi()
 
 
@@ -107,7 +109,7 @@ def _get(api: Any, group: str, version: str, namespace: str, plural: str, name: 
 def read_cluster(stages: Iterable[str], api: Any = None) -> dict[str, dict[str, Any]]:
     """Per stage: `kargo` (Stage summary, None when absent) and, for app stages, `argocd`
     (Application summary, None when absent). An API error becomes an `error` string."""
-    api = api if api is not None else _api()
+    api = api if api is not None else custom_objects_api()
     result: dict[str, dict[str, Any]] = {}
     for stage in stages:
         entry: dict[str, Any] = {}

@@ -12,7 +12,6 @@ The `kubernetes` package is imported only when a backend is built from the envir
 
 from __future__ import annotations
 
-import os
 import secrets
 import time
 from typing import Any
@@ -128,20 +127,9 @@ class KargoBackend:
 
     @classmethod
     def from_environment(cls, namespace: str = DEFAULT_NAMESPACE) -> KargoBackend:
-        try:
-            from kubernetes import client, config
-        except ImportError as exc:  # pragma: no cover - a dependency of the package
-            raise PipectlError(f"cluster mode needs the kubernetes client: {exc}") from None
-        try:
-            if os.environ.get("KUBERNETES_SERVICE_HOST"):
-                config.load_incluster_config()
-            else:
-                config.load_kube_config()
-        except Exception as exc:  # ConfigException, OSError ...
-            raise PipectlError(
-                f"cluster mode: no usable kubeconfig or in-cluster config: {exc}"
-            ) from None
-        return cls(client.CustomObjectsApi(), namespace)
+        from pipectl.cluster import custom_objects_api
+
+        return cls(custom_objects_api("cluster mode"), namespace)
 
     def _get_stage(self, stage: str) -> dict[str, Any]:
         try:
