@@ -141,6 +141,12 @@
                 cd repo
                 export HOME="$TMPDIR/home"
                 mkdir -p "$HOME"
+                # The sandbox has no /usr/bin/env, and CI runs in a git clone: make it so here.
+                patchShebangs --build .
+                git init -q -b main
+                git add -A
+                git -c user.name=flake-check -c user.email=flake-check@localhost \
+                  commit -q -m "flake source"
                 bash checks/${name}.sh
                 touch "$out"
               '';
