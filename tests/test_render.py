@@ -356,6 +356,58 @@ def test_console_config_map_is_pipeline_yaml_and_rolls_the_deployment(tree: Path
     assert claims == ["pipeline-audit"]
 
 
+def _console_pod() -> dict:
+    (dep,) = docs((REPO / "gitops/console/rendered/deployment.yaml").read_text())
+    return dep
+
+
+def test_console_args_are_what_pipectl_serve_accepts_and_trust_no_proxy_header() -> None:
+    import click
+    from pipectl.cli import cli
+
+    dep = _console_pod()
+    pod = dep["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    args = container["args"]
+    # The real CLI parses the args: every option exists and every value is valid.
+    at = args.index("serve")
+    group_ctx = cli.make_context("pipectl", args[: at + 1])
+    serve = cli.get_command(group_ctx, "serve")
+    assert isinstance(serve, click.Command)
+    params = serve.make_context("serve", args[at + 1 :], parent=group_ctx).params
+    assert params["mode"] == "cluster" and params["port"] == 8080
+    # Traefik passes a client's X-Forwarded-User through and every pod is in the pod network:
+    # trusting any proxy address lets anyone on the ingress or in the cluster pick a user.
+    assert params["trusted_proxies"] == ()
+    assert "--trusted-proxy" not in args
+    # Every file the args and the audit-log variable name is mounted.
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    mounts = [m["mountPath"] for m in container["volumeMounts"]]
+    for path in (
+        params["htpasswd"],
+        params["kargo_token_file"],
+        params["ci_token_file"],
+        group_ctx.params["config_path"],
+        group_ctx.params["repo"],
+        env["PIPECTL_AUDIT_LOG"],
+    ):
+        assert any(str(path) == m or str(path).startswith(m + "/") for m in mounts), path
+
+
+def test_console_is_one_recreated_pod_of_the_pyproject_version() -> None:
+    import tomllib
+
+    dep = _console_pod()
+    # One writer: the repository clone (stage toggles are committed and pushed from it) and the
+    # in-process sessions; two replicas would each answer and race their pushes.
+    assert dep["spec"]["replicas"] == 1
+    assert dep["spec"]["strategy"] == {"type": "Recreate"}
+    version = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
+    pod = dep["spec"]["template"]["spec"]
+    for c in pod["initContainers"] + pod["containers"]:
+        assert c["image"] == f"ghcr.io/celesrenata/pipelines/pipectl:{version}"
+
+
 def test_versions_env_drives_chart_versions_and_staleness(tree: Path) -> None:
     config = load_config(tree / "pipeline.yaml")
     assert render.stale(config, tree) == []

@@ -141,8 +141,11 @@ def console_deployment(config: PipelineConfig, versions: Mapping[str, str]) -> s
                                 "/etc/pipectl/tokens/kargo-token",
                                 "--ci-token-file",
                                 "/etc/pipectl/tokens/ci-token",
-                                "--trusted-proxy",
-                                "10.42.0.0/16",
+                                # No --trusted-proxy: Traefik authenticates nobody and passes a
+                                # client's X-Forwarded-User through unchanged, and every pod
+                                # (Traefik, ARC runners) is in 10.42.0.0/16, so trusting the pod
+                                # network would let anyone name themselves. Users sign in with
+                                # HTTP Basic against --htpasswd; Kargo and CI use bearer tokens.
                                 "--public-url",
                                 CONSOLE_URL,
                             ],
