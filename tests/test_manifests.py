@@ -325,6 +325,42 @@ def test_infra_project_must_deny_app_namespaces(tree: Path, kubeconform: str, ca
     assert_fails(check(tree, kubeconform, cache), "AppProject/pipeline-infra", "must deny")
 
 
+def test_app_project_may_create_only_its_own_namespaces(
+    tree: Path, kubeconform: str, cache: Path
+) -> None:
+    # Without a name, the app project could adopt (and prune) Namespace argocd or
+    # kargo-stonks-oracle if the app chart ever carried one: destinations do not guard
+    # cluster-scoped objects.
+    edit(
+        tree,
+        "gitops/apps/rendered/projects.yaml",
+        "      kind: Namespace\n      name: stonks-oracle*\n  syncWindows:",
+        "      kind: Namespace\n  syncWindows:",
+    )
+    assert_fails(
+        check(tree, kubeconform, cache),
+        "AppProject/stonks-oracle",
+        "may hold only Namespaces named stonks-oracle*",
+    )
+
+
+def test_infra_project_may_not_create_app_namespaces(
+    tree: Path, kubeconform: str, cache: Path
+) -> None:
+    edit(
+        tree,
+        "gitops/apps/rendered/projects.yaml",
+        "  clusterResourceBlacklist:\n    - group: ''\n      kind: Namespace\n"
+        "      name: stonks-oracle*\n",
+        "",
+    )
+    assert_fails(
+        check(tree, kubeconform, cache),
+        "AppProject/pipeline-infra",
+        "must deny Namespace stonks-oracle*",
+    )
+
+
 def test_ingress_needs_tls_from_ca_issuer(tree: Path, kubeconform: str, cache: Path) -> None:
     edit(tree, "gitops/console/ingress.yaml", "cert-manager.io/cluster-issuer: ca-issuer", "x: y")
     edit(

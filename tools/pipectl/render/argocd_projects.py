@@ -67,6 +67,10 @@ def app_projects(config: PipelineConfig) -> str:
                 {"server": "*", "namespace": f"!{APP_NAMESPACE_GLOB}"},
             ],
             "clusterResourceWhitelist": [{"group": "*", "kind": "*"}],
+            # Namespaces are cluster-scoped, so the deny destination does not cover them.
+            "clusterResourceBlacklist": [
+                {"group": "", "kind": "Namespace", "name": APP_NAMESPACE_GLOB}
+            ],
         },
     }
     app = {
@@ -85,14 +89,19 @@ def app_projects(config: PipelineConfig) -> str:
                 {"server": IN_CLUSTER, "namespace": "stonks-oracle"},
                 {"server": IN_CLUSTER, "namespace": "stonks-oracle-*"},
             ],
-            "clusterResourceWhitelist": [{"group": "", "kind": "Namespace"}],
+            # CreateNamespace for its own namespaces only: never argocd, kargo-stonks-oracle, ...
+            "clusterResourceWhitelist": [
+                {"group": "", "kind": "Namespace", "name": APP_NAMESPACE_GLOB}
+            ],
             "syncWindows": windows,
         },
     }
     intro = (
         "Two AppProjects isolate the pipeline from the application it deploys:\n"
-        f"- {INFRA_PROJECT}: anywhere EXCEPT {APP_NAMESPACE_GLOB} (deny destination);\n"
-        f"- {APP_PROJECT}: ONLY {APP_NAMESPACE_GLOB}, so it cannot touch a pipeline namespace.\n"
+        f"- {INFRA_PROJECT}: anywhere EXCEPT {APP_NAMESPACE_GLOB} (deny destination, and no\n"
+        f"  Namespace object named {APP_NAMESPACE_GLOB});\n"
+        f"- {APP_PROJECT}: ONLY {APP_NAMESPACE_GLOB} (destinations and the only Namespace objects\n"
+        "  it may create), so it cannot touch a pipeline namespace.\n"
         "Deny sync windows cover the market-hours stages during the session (Mon-Fri,\n"
         "market.open..market.close in market.timezone; Argo CD knows no holidays, the gate does)."
     )

@@ -136,6 +136,42 @@ def _app_project(doc: Document) -> Iterator[Failure]:
                 yield doc.fail(
                     f"{APP_PROJECT} may only deploy to {APP_NAMESPACES}, not {ns!r}", "policy"
                 )
+    yield from _cluster_namespaces(doc)
+
+
+def _entries(doc: Document, key: str) -> list[dict[str, str]]:
+    found = doc.spec.get(key) or []
+    return [{k: str(v) for k, v in e.items()} for e in found if isinstance(e, dict)]
+
+
+def _names_namespace(entry: dict[str, str]) -> bool:
+    return entry.get("group") in ("", "*") and entry.get("kind") in ("Namespace", "*")
+
+
+def _cluster_namespaces(doc: Document) -> Iterator[Failure]:
+    """Namespace objects are cluster-scoped, so destinations do not guard them: the app project
+    may manage only Namespaces named stonks-oracle*, the infra project none of those."""
+    allowed = _entries(doc, "clusterResourceWhitelist")
+    if doc.name == APP_PROJECT:
+        for entry in allowed:
+            if not (
+                entry.get("group") == ""
+                and entry.get("kind") == "Namespace"
+                and entry.get("name", "").startswith("stonks-oracle")
+            ):
+                yield doc.fail(
+                    f"{APP_PROJECT} clusterResourceWhitelist may hold only Namespaces named "
+                    f"{APP_NAMESPACES}, not {entry}",
+                    "policy",
+                )
+    if doc.name == INFRA_PROJECT and any(_names_namespace(e) for e in allowed):
+        denied = _entries(doc, "clusterResourceBlacklist")
+        if not any(_names_namespace(e) and e.get("name") == APP_NAMESPACES for e in denied):
+            yield doc.fail(
+                f"{INFRA_PROJECT} may create Namespaces: its clusterResourceBlacklist must deny "
+                f"Namespace {APP_NAMESPACES}",
+                "policy",
+            )
 
 
 def _application(app: Document, config: PipelineConfig) -> Iterator[Failure]:
