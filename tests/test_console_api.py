@@ -528,6 +528,37 @@ def test_kargo_gate_consumes_a_break_glass_grant_exactly_once(console):
     assert console.get("/api/v1/audit").json()["verify"]["ok"] is True
 
 
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "no-cors"},  # <img src=...>
+        {"Sec-Fetch-Site": "same-site", "Sec-Fetch-Mode": "navigate"},
+        {"Origin": "https://evil.example"},
+    ],
+)
+def test_cross_site_gate_call_with_ambient_credentials_records_nothing(console, extra):
+    """The gate records and consumes grants on GET: a page elsewhere must not make a signed-in
+    browser (cookie, cached Basic, proxy cookie) spend an operator's break-glass grant."""
+    from pipectl import breakglass
+
+    seed_beta(console)
+    console.clock.set(MARKET_OPEN)
+    grant = breakglass.grant_break_glass(
+        console.api.audit_log, console.api.config(), "paper", TAG, "broker outage fix", "bob"
+    )
+    cookie, _ = console.login()
+    before = console.audit_bytes()
+    query = f"/api/v1/gate?stage=paper&tag={TAG}&promotion=evil"
+    r = console.client().request("GET", query, headers={"Cookie": cookie, **extra})
+    assert r.status == 403, r.body
+    assert console.audit_bytes() == before
+    # Typed into the address bar (Sec-Fetch-Site: none) or same-origin: the user's own call.
+    ok = console.client().request(
+        "GET", query, headers={"Cookie": cookie, "Sec-Fetch-Site": "none"}
+    )
+    assert ok.status == 200 and ok.json()["break_glass"] == grant.id
+
+
 def test_concurrent_gate_calls_consume_a_grant_once(console):
     import concurrent.futures
 

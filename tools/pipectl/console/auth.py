@@ -420,12 +420,16 @@ def authorize(principal: Principal, scopes: frozenset[str]) -> None:
         raise AuthFailure(403, f"{what} may not use this endpoint")
 
 
-def cross_site(headers: Mapping[str, str], allowed_origins: Iterable[str]) -> str | None:
+def cross_site(
+    headers: Mapping[str, str], allowed_origins: Iterable[str], *, user_initiated: bool = False
+) -> str | None:
     """Why a state-changing request looks cross-site, or None. Browsers send Sec-Fetch-Site and
     Origin on POST; clients that send neither (curl, Kargo) are not browsers and carry no
-    ambient credentials worth forging — the CSRF token check still applies to them."""
+    ambient credentials worth forging — the CSRF token check still applies to them.
+    `user_initiated` also admits `Sec-Fetch-Site: none` (a URL typed into the address bar)."""
     site = headers.get("Sec-Fetch-Site")
-    if site is not None and site.strip().lower() != "same-origin":
+    ok_sites = ("same-origin", "none") if user_initiated else ("same-origin",)
+    if site is not None and site.strip().lower() not in ok_sites:
         return f"Sec-Fetch-Site: {site.strip()[:40]}"
     origin = headers.get("Origin")
     if origin is not None:

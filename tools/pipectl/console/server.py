@@ -114,10 +114,22 @@ class Route:
     scopes: frozenset[str]
     mutating: bool = False
     public: bool = False
+    records: bool = False  # a GET that writes the audit log (the gate): same-origin for people
 
 
-def _r(method: str, path: str, handler: str, scopes=(USER,), *, mutating=False, public=False):
-    return Route(method, re.compile(path + r"\Z"), handler, frozenset(scopes), mutating, public)
+def _r(
+    method: str,
+    path: str,
+    handler: str,
+    scopes=(USER,),
+    *,
+    mutating=False,
+    public=False,
+    records=False,
+):
+    return Route(
+        method, re.compile(path + r"\Z"), handler, frozenset(scopes), mutating, public, records
+    )
 
 
 ROUTES: tuple[Route, ...] = (
@@ -127,7 +139,7 @@ ROUTES: tuple[Route, ...] = (
     _r("GET", r"/", "index"),
     _r("GET", r"/static/(?P<name>[A-Za-z0-9_.-]+)", "static"),
     _r("GET", r"/api/v1/session", "session"),
-    _r("GET", r"/api/v1/gate", "gate", (USER, KARGO)),
+    _r("GET", r"/api/v1/gate", "gate", (USER, KARGO), records=True),
     _r("POST", r"/api/v1/inttest", "inttest", (CI,), mutating=True),
     _r("GET", r"/api/v1/inttest", "inttest_result", (USER, KARGO)),
     _r("GET", r"/api/v1/status", "status"),
@@ -259,6 +271,14 @@ class ConsoleApp:
                 request.principal, request.headers.get(CSRF_HEADER)
             ):
                 raise HTTPError(403, f"missing or wrong {CSRF_HEADER} header")
+        elif route.records and request.principal is not None and request.principal.needs_csrf:
+            # A link or <img> on another site must not make a signed-in browser record a
+            # decision (and spend a break-glass grant) in its user's name.
+            why = auth.cross_site(
+                request.headers, self.allowed_origins(request), user_initiated=True
+            )
+            if why:
+                raise HTTPError(403, f"cross-site request refused ({why})")
         page = getattr(self, "page_" + route.handler, None)
         if page is not None:
             return page(request)
