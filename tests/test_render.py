@@ -462,6 +462,18 @@ def test_write_changes_nothing_when_a_file_cannot_be_written(tree: Path) -> None
     assert not list(tree.rglob(".*.yaml.*"))  # no temporary file left behind
 
 
+def test_rendered_yaml_is_plain_without_anchors_or_aliases() -> None:
+    shared = {"drop": ["ALL"]}
+    text = render.dump_docs([("", {"a": shared, "b": shared, "c": [shared, shared]})])
+    assert "&" not in text and "*" not in text
+    for rel, body in render.render_all(load_config(REPO / "pipeline.yaml"), REPO).items():
+        if not rel.endswith(".yaml"):
+            continue
+        for event in yaml.parse(body):
+            assert not isinstance(event, yaml.AliasEvent), rel
+            assert getattr(event, "anchor", None) is None, rel
+
+
 def test_yaml_output_keeps_yaml11_lookalikes_strings() -> None:
     values = ["yes", "no", "on", "off", "y", "10001", "0755", "1e5", "1_000", "1:30", "null", "~"]
     text = render.dump_docs([("", {"v": values, "multi": "a\nb\n"})])
