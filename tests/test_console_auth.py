@@ -294,6 +294,20 @@ def test_proxy_header_only_from_trusted_addresses(tmp_path):
         assert r.status == 401
 
 
+def test_a_repeated_proxy_user_header_is_refused(tmp_path):
+    """A proxy that appends its header after the client's leaves two; the first (the client's)
+    must not be believed."""
+    with start_console(tmp_path, trusted_proxies=("127.0.0.0/8",)) as c:
+        conn = c.client().conn
+        conn.putrequest("GET", "/api/v1/session")
+        conn.putheader("X-Forwarded-User", "mallory-as-admin")
+        conn.putheader("X-Forwarded-User", "carol")
+        conn.endheaders()
+        r = conn.getresponse()
+        r.read()
+        assert r.status == 401
+
+
 # --- bearer tokens: scope and rotation ---------------------------------------------------------
 
 

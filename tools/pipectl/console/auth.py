@@ -365,6 +365,10 @@ class Authenticator:
         if proxy_user is not None and self.trusted_proxies:
             ip = _client_ip(client_address)
             if ip is not None and any(ip in net for net in self.trusted_proxies):
+                get_all = getattr(headers, "get_all", None)
+                if get_all is not None and len(get_all(self.proxy_user_header) or ()) > 1:
+                    # A proxy that appends leaves the client's own value first: trust neither.
+                    raise AuthFailure(401, f"{self.proxy_user_header} header given more than once")
                 name = proxy_user.strip()
                 if not name or len(name) > MAX_PROXY_USER_LEN or not name.isprintable():
                     raise AuthFailure(401, f"invalid {self.proxy_user_header} header")
