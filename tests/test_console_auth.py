@@ -425,6 +425,37 @@ def test_body_limit_and_chunked_bodies(tmp_path):
         assert r.status == 411
 
 
+def _raw(console, data: bytes) -> bytes:
+    import socket
+
+    with socket.create_connection((console.host, console.port), timeout=5) as s:
+        s.sendall(data)
+        s.shutdown(socket.SHUT_WR)
+        out = b""
+        while chunk := s.recv(65536):
+            out += chunk
+    return out
+
+
+@pytest.mark.parametrize(
+    "lengths", [["1_7"], ["+17"], [" 0x11"], ["17", "0"], ["17", "17"]], ids=str
+)
+def test_content_length_must_be_one_plain_number(console, lengths):
+    """Python's int() accepts `1_7` and `+17`, and a second Content-Length was ignored: a front
+    proxy reading it differently would frame the next request differently (smuggling)."""
+    body = b'{"enabled": false}'[:17]
+    headers = {**console.user_headers(), "Content-Type": "application/json"}
+    head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    head += "".join(f"Content-Length: {n}\r\n" for n in lengths)
+    before = console.audit_bytes()
+    out = _raw(
+        console,
+        f"POST /api/v1/stages/beta HTTP/1.1\r\nHost: {console.host}\r\n{head}\r\n".encode() + body,
+    )
+    assert out.startswith(b"HTTP/1.1 400 "), out[:200]
+    assert console.audit_bytes() == before
+
+
 def test_static_assets_are_typed_and_listed_only(console):
     headers = console.user_headers()
     js = console.get("/static/console.js", headers)

@@ -403,16 +403,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if self.headers.get("Transfer-Encoding"):
             self.close_connection = True
             raise HTTPError(411, "send a Content-Length (chunked bodies are not accepted)")
-        raw = self.headers.get("Content-Length")
-        if raw is None:
+        values = self.headers.get_all("Content-Length") or []
+        if not values:
             return b""
-        try:
-            length = int(raw)
-            if length < 0:
-                raise ValueError
-        except ValueError:
+        # One plain decimal number: int() would also take "1_7" or "+17", and a second
+        # header could be the one a proxy in front framed the request by.
+        raw = values[0].strip()
+        if len(values) > 1 or not re.fullmatch(r"[0-9]{1,18}", raw):
             self.close_connection = True
-            raise HTTPError(400, "bad Content-Length") from None
+            raise HTTPError(400, "bad Content-Length")
+        length = int(raw)
         if length > app.max_body:
             self.close_connection = True  # do not read (or keep) the rest
             raise HTTPError(413, f"request body larger than {app.max_body} bytes")
