@@ -11,15 +11,18 @@ checks the result through the CLI (`gate --at`, `status`, `audit verify`).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import subprocess
 import sys
+import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+from pipectl import gitrepo
 from pipectl.audit import AuditLog
 from pipectl.breakglass import grant_break_glass
 from pipectl.config import load_config
@@ -576,3 +579,54 @@ def test_story_concurrent_promotions_serialize(world: World) -> None:
     # requested and completed are written under the repository lock: never interleaved
     assert w.actions()[-6:] == ["promotion.requested", "promotion.completed"] * 3
     assert w.git("status", "--porcelain").strip() == ""
+
+
+def _waits_for_lock(pid: int, lock: Path, timeout: float = 30.0) -> None:
+    """Until process `pid` has the repository lock file open (it then waits for the lock)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError):
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                with contextlib.suppress(OSError):
+                    if os.readlink(f"/proc/{pid}/fd/{fd}") == str(lock):
+                        return
+        time.sleep(0.02)
+    raise AssertionError(f"process {pid} never opened {lock}")
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc to see the lock wait")
+def test_story_stage_enabled_while_a_promotion_waits_is_not_skipped(world: World) -> None:
+    """`stages enable paper` commits while `promote --stage live` waits for the repository
+    lock: the promotion must judge by the pipeline as it is once it holds the lock, so it may
+    not take beta's tag past the now-enabled paper."""
+    w = world
+    w.inttest(A)
+    w.promote("beta", A)
+    w.run("stages", "disable", "paper")
+    w.run("approve", "--stage", "live", "--tag", A, "--notes", "ship it", actor=BOB)
+    lock = w.repo / ".git" / gitrepo.LOCK_NAME
+    with gitrepo.repo_lock(w.repo):
+        proc = subprocess.Popen(
+            w.cmd("promote", "--stage", "live", "--tag", A, "--json"),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=w.env(),
+        )
+        _waits_for_lock(proc.pid, lock)
+        # what `pipectl stages enable paper` commits (it would wait for this lock itself)
+        path = w.repo / "pipeline.yaml"
+        text = set_scalar_text(read_text_exact(path), ["stages", 3, "enabled"], True, str(path))
+        write_atomic(path, text)
+        write(w.repo, render_all(load_config(path), w.repo))
+        w.git("add", "-A")
+        w.git("commit", "-qm", "stages(paper): enable")
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 3, (out, err)
+    res = json.loads(out)
+    assert res["from_stage"] == "paper"
+    assert res["reasons"] == [
+        f"{A} is not what paper runs (nothing): promote it to paper first "
+        "(paper is enabled and is not skipped)"
+    ]
+    assert w.tag("live") == ""

@@ -112,6 +112,7 @@ def promote(
     """Promote `tag` to `stage`; see the module docstring. `now` defaults to the time the
     gate is evaluated (after the repository lock is held)."""
     from pipectl import gate
+    from pipectl.config import load_config
     from pipectl.market import MarketCalendar
     from pipectl.timeutil import utc_now
 
@@ -123,11 +124,18 @@ def promote(
         deploy = ", ".join(s.name for s in config.deploy_stages)
         raise BadInput(f"stage {stage} does not deploy; promote to one of: {deploy}")
     notes = (notes or "").strip()
-    relpath = target.values
     actor = ctx.actor
     audit = ctx.audit
 
     with gitrepo.repo_lock(repo):
+        # Re-read the pipeline now that no `stages enable|disable` can commit: one that
+        # committed while this waited for the lock must count (an enabled stage is never
+        # skipped on the strength of a stale copy).
+        config = load_config(ctx.config_path or repo / "pipeline.yaml")
+        target = config.stage(stage)
+        if target.values is None:
+            raise BadInput(f"stage {stage} no longer deploys")
+        relpath = target.values
         branch = gitrepo.current_branch(repo)
         if branch is None:
             raise BadInput("HEAD is detached; check out a branch before promoting")
