@@ -308,6 +308,10 @@ def test_stage_applications_and_sync_windows() -> None:
     assert set(apps) == {"stonks-oracle-beta", "stonks-oracle-paper", "stonks-oracle-live"}
     live = apps["stonks-oracle-live"]
     assert "finalizers" not in live["metadata"]
+    # Live deploys only through a promotion's sync (or an operator's), never automatically.
+    assert "automated" not in live["spec"]["syncPolicy"]
+    for name in ("stonks-oracle-beta", "stonks-oracle-paper"):
+        assert apps[name]["spec"]["syncPolicy"]["automated"] == {"prune": True, "selfHeal": True}
     assert live["spec"]["destination"]["namespace"] == "stonks-oracle"
     ann = live["metadata"]["annotations"]
     assert ann["kargo.akuity.io/authorized-stage"] == "kargo-stonks-oracle:live"

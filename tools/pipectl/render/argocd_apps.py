@@ -218,9 +218,13 @@ def stage_applications(config: PipelineConfig) -> str:
         if not live:
             metadata["finalizers"] = [FINALIZER]
         sync_options = [] if live else ["CreateNamespace=true"]
-        sync_policy: dict[str, Any] = {
-            "automated": {"prune": not live, "selfHeal": True},
-        }
+        # Live is never synced automatically: its chart follows the app repo's main branch,
+        # so auto-sync would ship a chart change to live with no gate and no approval. Live
+        # changes only through a sync that a promotion triggers (Kargo's argocd-update) or an
+        # operator's manual sync — both of which the market-hours deny window also governs.
+        sync_policy: dict[str, Any] = (
+            {} if live else {"automated": {"prune": True, "selfHeal": True}}
+        )
         if sync_options:
             sync_policy["syncOptions"] = sync_options
         sync_policy["retry"] = _retry()
@@ -251,7 +255,8 @@ def stage_applications(config: PipelineConfig) -> str:
         notes = [f"Stage {stage.name}."]
         if live:
             notes.append(
-                "live: no cascading-delete finalizer, no automated prune, and the namespace\n"
+                "live: no cascading-delete finalizer, no automated sync (only a promotion's\n"
+                "argocd-update or an operator's manual sync deploys it), and the namespace\n"
                 "is not created here (it is the application's own)."
             )
         docs.append(("\n".join(notes), app))
