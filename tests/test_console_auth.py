@@ -456,6 +456,13 @@ def test_content_length_must_be_one_plain_number(console, lengths):
     assert console.audit_bytes() == before
 
 
+def test_deeply_nested_json_is_a_400_not_a_500(console):
+    headers = {**console.user_headers(), "Content-Type": "application/json"}
+    body = b"[" * 200_000 + b"]" * 200_000
+    r = console.client().request("POST", "/api/v1/promote", headers=headers, body=body)
+    assert r.status == 400 and "JSON" in r.json()["error"]
+
+
 def test_static_assets_are_typed_and_listed_only(console):
     headers = console.user_headers()
     js = console.get("/static/console.js", headers)

@@ -99,7 +99,7 @@ class Request:
             raise HTTPError(415, "send the body as Content-Type: application/json")
         try:
             data = json.loads(self.body.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
+        except (UnicodeDecodeError, ValueError, RecursionError):  # [[[[… nests too deep
             raise HTTPError(400, "the body is not valid JSON") from None
         if not isinstance(data, dict):
             raise HTTPError(400, "the body must be a JSON object")
