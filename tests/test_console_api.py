@@ -240,7 +240,16 @@ def test_audit_filters_by_stage_limits_and_verifies(console):
 
 @pytest.mark.parametrize(
     "query",
-    ["stage=staging", "limit=0", "limit=x", "limit=-1", "stage=live&stage=paper", "foo=1"],
+    [
+        "stage=staging",
+        "limit=0",
+        "limit=x",
+        "limit=-1",
+        "limit=%C2%B2",  # '²'.isdigit() is True, int('²') fails
+        "limit=%D9%A3",  # Arabic-Indic three: int() would take it
+        "stage=live&stage=paper",
+        "foo=1",
+    ],
 )
 def test_audit_bad_query_is_400(console, query):
     r = console.get(f"/api/v1/audit?{query}")

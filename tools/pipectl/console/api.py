@@ -211,7 +211,7 @@ class ConsoleAPI:
         limit = 1000
         if "limit" in query:
             raw = query["limit"]
-            if not raw.isdigit() or not 1 <= int(raw) <= 100_000:
+            if not re.fullmatch(r"[0-9]{1,6}", raw) or not 1 <= int(raw) <= 100_000:
                 raise HTTPError(400, "'limit' must be a whole number from 1 to 100000")
             limit = int(raw)
         from pipectl.audit import AuditCorrupt
