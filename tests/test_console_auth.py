@@ -456,6 +456,26 @@ def test_content_length_must_be_one_plain_number(console, lengths):
     assert console.audit_bytes() == before
 
 
+def test_a_body_that_stops_arriving_is_a_408_and_closes(console, monkeypatch):
+    import socket
+
+    from pipectl.console.server import Handler
+
+    monkeypatch.setattr(Handler, "timeout", 0.5)
+    headers = {**console.user_headers(), "Content-Type": "application/json"}
+    head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    with socket.create_connection((console.host, console.port), timeout=5) as s:
+        s.sendall(
+            f"POST /api/v1/stages/beta HTTP/1.1\r\nHost: {console.host}\r\n{head}"
+            "Content-Length: 100\r\n\r\n{".encode()
+        )
+        out = b""
+        while chunk := s.recv(65536):
+            out += chunk
+    assert out.startswith(b"HTTP/1.1 408 "), out[:200]
+    assert b"Connection: close" in out
+
+
 def test_deeply_nested_json_is_a_400_not_a_500(console):
     headers = {**console.user_headers(), "Content-Type": "application/json"}
     body = b"[" * 200_000 + b"]" * 200_000

@@ -416,7 +416,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if length > app.max_body:
             self.close_connection = True  # do not read (or keep) the rest
             raise HTTPError(413, f"request body larger than {app.max_body} bytes")
-        return self.rfile.read(length)
+        try:
+            body = self.rfile.read(length)
+        except TimeoutError:
+            body = None
+        if body is None or len(body) != length:  # a slow client, or one that hung up
+            self.close_connection = True
+            raise HTTPError(408, "the request body did not arrive in time")
+        return body
 
     def _serve(self, head: bool = False) -> None:
         app = self.server.app
