@@ -176,6 +176,16 @@ def test_same_tag_is_a_noop(w: World) -> None:
     assert w.actions()[-2:] == ["promotion.requested", "promotion.noop"]
 
 
+def test_same_tag_on_a_disabled_stage_is_blocked_not_a_noop(w: World) -> None:
+    w.passed(A)
+    w.promote("beta", A)
+    w.switch("beta", False)
+    head = w.head()
+    r = w.promote("beta", A)
+    assert r.status == "blocked" and r.reasons == ["stage beta is disabled"]
+    assert w.head() == head and w.actions()[-1] == "promotion.blocked"
+
+
 def test_paper_takes_only_what_beta_runs_and_respects_market_hours(w: World) -> None:
     w.passed(A, B)
     w.promote("beta", A)

@@ -171,7 +171,7 @@ def promote(
                 **kw,
             )
 
-        if current == tag:
+        if current == tag and target.enabled:  # a disabled stage is refused by the gate
             message = f"{stage} already runs {tag}; nothing to promote"
             audit.append(action="promotion.noop", details={"requested": requested.id}, **common)
             return result(NOOP, message=message)
