@@ -1025,6 +1025,17 @@ def test_inttest_job_passes_reports_and_is_eligible(wf, tmp_path, console) -> No
     assert "reported to the pipeline console" in summary
 
 
+@pytest.mark.parametrize("token", ['back\\slash"quote', "a+b/c=", "x y#z"])
+def test_inttest_job_sends_the_token_byte_for_byte(wf, tmp_path, console, token) -> None:
+    url = f"http://127.0.0.1:{console.server_port}"
+    app = fake_app_repo(tmp_path, 0, PASSED)
+    steps = run_inttest_job(wf, tmp_path, inttest_job_env(wf, tmp_path, url, token), app)
+    assert steps[POST].returncode == 0, steps[POST].stderr
+    (request,) = console.requests
+    assert request["headers"]["Authorization"] == f"Bearer {token}"
+    assert token not in steps[POST].stdout + steps[POST].stderr
+
+
 def test_inttest_job_failure_is_reported_then_fails_the_job(wf, tmp_path, console) -> None:
     url = f"http://127.0.0.1:{console.server_port}"
     results = {"passed": 10, "failed": 2, "total": 12}
