@@ -1093,7 +1093,12 @@ def test_inttest_job_wiring(wf: dict[str, Any]) -> None:
     upload = step(job, uses="actions/upload-artifact")
     assert upload["if"] in ("always()", "${{ always() }}", "${{ !cancelled() }}", "!cancelled()")
     assert upload["with"]["path"] == "inttest-results.json" == job["env"]["RESULTS"]
-    assert "${{ needs.build.outputs.tag }}" in upload["with"]["name"]
+    # Unique per tag and per attempt: a re-run of the job must not collide with its first upload.
+    name = render(
+        upload["with"]["name"], {"needs.build.outputs.tag": SHA, "github.run_attempt": "2"}
+    )
+    assert name == f"inttest-results-{SHA}-attempt-2"
+    assert "overwrite" not in upload["with"], "every attempt's evidence is kept"
     post = step(job, name=POST)
     assert post["env"]["PIPELINE_CI_TOKEN"] == "${{ secrets.PIPELINE_CI_TOKEN }}"
     url_expr = EXPR.fullmatch(post["env"]["PIPELINE_CONSOLE_URL"].strip())
