@@ -464,9 +464,13 @@ def test_flake_check_workflow(flake_wf: dict[str, Any]) -> None:
     assert flake_wf["permissions"] == {"contents": "read"}
     (job,) = flake_wf["jobs"].values()
     assert job["permissions"] == {"contents": "read"}
-    runs = [s["run"] for s in job["steps"] if "run" in s]
-    assert any(r.startswith("nix flake check") for r in runs)
-    step(job, uses="cachix/install-nix-action")
+    install = step(job, uses="cachix/install-nix-action")
+    (run,) = [s["run"].split() for s in job["steps"] if "run" in s]
+    assert step_index(job, install) < len(job["steps"]) - 1
+    # install-nix-action skips its nix.conf (and flakes) when the image already has Nix, so the
+    # command must enable the experimental features itself.
+    assert run[:4] == ["nix", "--extra-experimental-features", "'nix-command", "flakes'"]
+    assert run[4:6] == ["flake", "check"]
 
 
 def test_every_action_is_pinned_to_a_commit_with_its_version_noted() -> None:
