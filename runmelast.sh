@@ -70,11 +70,14 @@ STEPS=9
 declare -A PLANNED_GONE=()
 
 # apps_table: "name<TAB>destination namespace<TAB>automated" per Application ("" without Argo CD).
+# Call it as `table=$(apps_table)`: bash ignores the status of a command substitution in a
+# here-string or `[[ ]]`, and a failed read must stop the teardown, not read as "no Applications".
 apps_table() {
   argocd_crd || return 0
   local table name rest
   table=$(k get applications.argoproj.io -n "$ARGOCD_NS" -o \
-    jsonpath='{range .items[*]}{.metadata.name}{"\t"}{.spec.destination.namespace}{"\t"}{.spec.syncPolicy.automated}{"\n"}{end}')
+    jsonpath='{range .items[*]}{.metadata.name}{"\t"}{.spec.destination.namespace}{"\t"}{.spec.syncPolicy.automated}{"\n"}{end}') ||
+    die "kubectl get applications -n $ARGOCD_NS failed"
   while IFS=$'\t' read -r name rest; do
     [[ -n $name && -z ${PLANNED_GONE[$name]:-} ]] && printf '%s\t%s\n' "$name" "$rest"
   done <<<"$table"
@@ -195,13 +198,14 @@ delete_app_cascade() {
 
 # remove_apps_to DEST: cascade-remove the Applications deploying into namespace DEST.
 remove_apps_to() {
-  local name dest auto found=0
+  local name dest auto found=0 table
+  table=$(apps_table)
   while IFS=$'\t' read -r name dest auto; do
     [[ -n $name && $dest == "$1" ]] || continue
     is_app_layer "$name" "$dest" && continue
     found=1
     delete_app_cascade "$name" "$dest"
-  done <<<"$(apps_table)"
+  done <<<"$table"
   ((found)) || info "no Application deploys into $1"
 }
 
@@ -354,15 +358,17 @@ remove_arc_runners() {
   step "ARC runner scale set (runners deregister)"
   remove_apps_to "$ARC_RUNNERS_NS"
   crd_exists autoscalingrunnersets.actions.github.com || return 0
-  local ars
+  local ars list
+  list=$(k get autoscalingrunnersets.actions.github.com -n "$ARC_RUNNERS_NS" \
+    -o jsonpath='{range .items[*]}{.metadata.name}{"\n"}{end}') ||
+    die "kubectl get autoscalingrunnersets -n $ARC_RUNNERS_NS failed"
   while read -r ars; do
     [[ -n $ars ]] || continue
     act "delete AutoscalingRunnerSet $ARC_RUNNERS_NS/$ars if still there (its runners deregister)" \
       k delete autoscalingrunnersets.actions.github.com "$ars" -n "$ARC_RUNNERS_NS" --wait=false
     wait_gone autoscalingrunnersets.actions.github.com "$ars" "$ARC_RUNNERS_NS" ||
       die "AutoscalingRunnerSet $ars is still there after ${TIMEOUT}s; the ARC controller must be running to remove it"
-  done < <(k get autoscalingrunnersets.actions.github.com -n "$ARC_RUNNERS_NS" \
-    -o jsonpath='{range .items[*]}{.metadata.name}{"\n"}{end}')
+  done <<<"$list"
 }
 
 remove_arc_controller() {
@@ -384,7 +390,8 @@ remove_kargo() {
 
 remove_app_layer() {
   step "Argo CD Applications (what is left, the root $ROOT_APP last)"
-  local name dest auto
+  local name dest auto table
+  table=$(apps_table)
   while IFS=$'\t' read -r name dest auto; do
     [[ -n $name && $name != "$ROOT_APP" ]] || continue
     if is_app_layer "$name" "$dest"; then
@@ -392,22 +399,24 @@ remove_app_layer() {
     else
       delete_app_cascade "$name" "$dest"
     fi
-  done <<<"$(apps_table)"
+  done <<<"$table"
+  table=$(apps_table)
   if argocd_crd && app_exists "$ROOT_APP"; then
     delete_app_cascade "$ROOT_APP" "$ARGOCD_NS"
-  elif [[ -z $(apps_table) ]]; then
+  elif [[ -z $table ]]; then
     info "no Argo CD Applications left"
   fi
 }
 
 remove_argocd() {
   step "Argo CD (Helm release $ARGOCD_RELEASE)"
-  local name dest auto
+  local name dest auto table
+  table=$(apps_table)
   while IFS=$'\t' read -r name dest auto; do
     [[ -n $name ]] || continue
     warn "Application $name is still there; removing it without cascade before Argo CD goes"
     delete_app_orphan "$name"
-  done <<<"$(apps_table)"
+  done <<<"$table"
   if h status "$ARGOCD_RELEASE" -n "$ARGOCD_NS" >/dev/null 2>&1; then
     act "helm uninstall $ARGOCD_RELEASE -n $ARGOCD_NS (Argo CD's CRDs stay)" \
       h uninstall "$ARGOCD_RELEASE" -n "$ARGOCD_NS"
@@ -422,19 +431,22 @@ remove_namespaces() {
     info "kept (--keep-namespaces): their Secrets and claims stay"
     return 0
   fi
-  local ns pv policy present=()
+  local ns pv policy pvs present=()
   for ns in "${PIPELINE_NAMESPACES[@]}" "$KARGO_PROJECT"; do
     [[ ! $ns =~ $APP_NAMESPACE_RE ]] || die "refusing to delete $ns: an application namespace"
     if ns_exists "$ns"; then present+=("$ns"); else info "namespace $ns: gone already"; fi
   done
   for ns in "${present[@]}"; do
+    # Read into a variable: a failed read in `< <(...)` would pass this check unseen.
+    pvs=$(k get pvc -n "$ns" -o jsonpath='{range .items[*]}{.spec.volumeName}{"\n"}{end}') ||
+      die "kubectl get pvc -n $ns failed: cannot check its volumes are Retain; no namespace deleted"
     while read -r pv; do
       [[ -n $pv ]] || continue
       policy=$(k get pv "$pv" -o jsonpath='{.spec.persistentVolumeReclaimPolicy}')
       [[ $policy == Retain ]] ||
         die "PV $pv (claimed in $ns) has reclaim policy '${policy:-unknown}', not Retain: deleting" \
           "$ns could delete its data. Patch it to Retain, or pass --keep-namespaces"
-    done < <(k get pvc -n "$ns" -o jsonpath='{range .items[*]}{.spec.volumeName}{"\n"}{end}')
+    done <<<"$pvs"
   done
   for ns in "${present[@]}"; do
     act "delete namespace $ns" k delete namespace "$ns" --wait=false

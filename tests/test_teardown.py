@@ -479,3 +479,34 @@ def test_without_a_running_argocd_controller_nothing_is_cascaded(h):
     assert h.objects("Application") == []
     for ns in APP_NAMESPACES:
         assert h.get("Deployment", "stonks-oracle-api", ns) is not None
+
+
+def test_a_failed_read_stops_the_teardown_instead_of_reading_as_empty(h):
+    """kubectl failing inside `$(...)` read by a here-string or `< <(...)` is invisible to
+    `set -e`: the Application list and the Retain check must not read a failure as "none"."""
+    h.edit(
+        lambda d: d.update(
+            fail_calls=[{"tool": "kubectl", "match": "spec.destination.namespace", "times": 1}]
+        )
+    )
+    run = h.teardown()
+    assert run.rc == 1
+    assert "kubectl get applications -n argocd failed" in run.err
+    removals = [
+        c
+        for c in run.calls
+        if c.get("verb") in ("delete", "uninstall", "patch") and "pod" not in c["argv"]
+    ]
+    assert removals == []
+    assert h.get("Application", "stonks-oracle-live", "argocd") is not None
+
+    h.edit(
+        lambda d: d.update(
+            fail_calls=[{"tool": "kubectl", "match": "get pvc -n pipeline-console -o", "times": 1}]
+        )
+    )
+    run = h.teardown()
+    assert run.rc == 1
+    assert "kubectl get pvc -n pipeline-console failed" in run.err
+    assert not any(is_call(c, "kubectl", "delete", "namespace") for c in run.calls)
+    assert h.get("PersistentVolumeClaim", "pipeline-audit", "pipeline-console") is not None

@@ -1353,10 +1353,37 @@ def run_curl(argv: list[str]) -> tuple[int, str]:
 # --------------------------------------------------------------------------- entry point
 
 
+def injected_failure(tool: str, argv: list[str]) -> str | None:
+    """A transient API error the test asked for: state `fail_calls`, a list of
+    {"tool", "match" (a substring of the space-joined argv), "times"}. Real kubectl and helm
+    exit 1 on a server error, with nothing on stdout."""
+    path = os.environ["FAKE_CLUSTER_STATE"]
+    if '"fail_calls"' not in read_text(path):
+        return None
+    with open(path + ".lock", "a") as lock:  # no reconcile: a failed call changes nothing
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        data = json.loads(read_text(path))
+        joined = " ".join(argv)
+        for f in data.get("fail_calls", []):
+            if f["tool"] == tool and f["match"] in joined and f.get("times", 1) > 0:
+                f["times"] = f.get("times", 1) - 1
+                with open(path + ".tmp", "w") as fh:
+                    json.dump(data, fh, separators=(",", ":"))
+                os.replace(path + ".tmp", path)
+                return "Error from server (InternalError): etcdserver: request timed out"
+    return None
+
+
 def main(tool: str) -> int:
     argv = sys.argv[1:]
     record: dict[str, Any] = {"tool": tool, "argv": argv}
     rc = 0
+    failure = injected_failure(tool, argv)
+    if failure is not None:
+        print(failure, file=sys.stderr)
+        record.update(rc=1, mutating=False, injected=True)
+        log_call(record)
+        return 1
     try:
         if tool == "curl":
             record["mutating"] = False
