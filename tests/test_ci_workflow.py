@@ -506,6 +506,22 @@ def test_no_secret_reaches_a_script_or_the_log() -> None:
                         assert not re.search(rf"echo[^\n]*\${{?{key}\b", script), key
 
 
+def test_run_steps_get_bash_with_pipefail() -> None:
+    """Without `shell: bash` GitHub runs `bash -e {0}` (no pipefail): a failing command on the
+    left of a pipe would pass. run_step() above runs the scripts as `shell: bash` does."""
+    app = load(APP_WORKFLOW)
+    assert app["defaults"]["run"]["shell"] == "bash"
+    for path in (APP_WORKFLOW, FLAKE_WORKFLOW):
+        data = load(path)
+        default = data.get("defaults", {}).get("run", {}).get("shell")
+        for job_id, job in data["jobs"].items():
+            job_default = job.get("defaults", {}).get("run", {}).get("shell", default)
+            for s in job["steps"]:
+                script = s.get("run", "")
+                if re.search(r"(?<![|])[|](?![|])", script) or script.count("\n") > 1:
+                    assert s.get("shell", job_default) == "bash", f"{path.name}:{job_id}: {s}"
+
+
 def test_concurrency_per_ref_cancelling_only_pull_requests() -> None:
     for path in (APP_WORKFLOW, FLAKE_WORKFLOW):
         conc = load(path)["concurrency"]
