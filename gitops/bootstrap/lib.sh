@@ -166,7 +166,11 @@ resolve_context() {
     CONTEXT=$(kubectl config current-context 2>/dev/null) || true
   fi
   [[ -n $CONTEXT ]] || die 2 "no kube context: pass --context NAME"
-  kubectl config get-contexts -o name 2>/dev/null | grep -qxF -- "$CONTEXT" ||
+  # Not `kubectl ... | grep -q`: grep leaves at the first match, kubectl dies of SIGPIPE
+  # writing the next name, and pipefail turns a found context into "not found".
+  local contexts
+  contexts=$(kubectl config get-contexts -o name 2>/dev/null) || true
+  grep -qxF -- "$CONTEXT" <<<"$contexts" ||
     die 2 "kube context '$CONTEXT' is not in your kubeconfig"
 }
 

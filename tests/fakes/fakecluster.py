@@ -825,7 +825,22 @@ class Kubectl:
                 self.out.append(cur)
                 return 0
             if sub == ["get-contexts"] and self.a.opts.get("output") == "name":
-                self.out.extend(c.data.get("contexts", []))
+                # Like kubectl (Go, unbuffered stdout): sorted, one write per name; a reader
+                # that has gone (`| grep -q`) kills it with SIGPIPE, exit 141 under pipefail.
+                import time
+
+                for i, name in enumerate(sorted(c.data.get("contexts", []))):
+                    if i:
+                        time.sleep(0.05)
+                    try:
+                        sys.stdout.write(name + "\n")
+                        sys.stdout.flush()
+                    except BrokenPipeError:
+                        log_call(
+                            {"tool": "kubectl", "argv": self.argv, "verb": "config"}
+                            | {"mutating": False, "rc": 141, "targets": [], "deleted": []}
+                        )
+                        os._exit(141)
                 return 0
         raise Unsupported(f"kubectl config {sub}")
 
