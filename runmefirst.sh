@@ -276,7 +276,7 @@ check_inputs() { # for every missing secret, are its inputs there and well-forme
 
 preflight() {
   step "preflight: tools, kube context, cluster, inputs"
-  require_tools kubectl helm curl python3 base64 sha256sum od tar
+  require_tools kubectl helm curl python3 base64 sha256sum od tar diff # kubectl diff runs diff
   require_files "$PIPELINE_YAML" "$VERSIONS_FILE" "$NAMESPACES_FILE" "$STORAGE_FILE" \
     "$ARGOCD_VALUES" "$ROOT_APP_FILE"
   ARGOCD_CHART_VERSION=$(env_value "$VERSIONS_FILE" ARGOCD_CHART_VERSION)

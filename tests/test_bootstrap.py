@@ -372,6 +372,14 @@ def test_unknown_context_unreachable_cluster_and_missing_tool_refuse(h):
     assert run.rc == 2 and "missing tools: helm" in run.err and run.calls == []
 
 
+def test_missing_diff_is_refused_not_hidden_behind_reapplies(h):
+    """kubectl diff needs `diff`: without it every diff fails (exit 2) and every run would
+    re-apply everything and never say "nothing to change"."""
+    h.remove_tool("diff")
+    run = h.bootstrap()
+    assert run.rc == 2 and "missing tools: diff" in run.err and run.calls == []
+
+
 def test_usage_errors_and_help(h):
     run = h.run("runmefirst.sh", "--bogus")
     assert run.rc == 2 and "unknown argument: --bogus" in run.err

@@ -117,8 +117,16 @@ act_from() {
   "${producer[@]}" | "$@" | indent
 }
 
-# in_sync FILE|-: the cluster already matches the manifest (kubectl diff exits 0).
-in_sync() { k diff -f "$1" >/dev/null 2>&1; }
+# in_sync FILE|-: the cluster already matches the manifest. kubectl diff exits 0 (same),
+# 1 (differs) or >1 (kubectl or diff failed, e.g. a namespace not created yet, or no `diff`
+# on PATH): then the manifest is applied, and why is said rather than hidden.
+in_sync() {
+  local err rc=0
+  err=$(k diff -f "$1" 2>&1 >/dev/null) || rc=$?
+  ((rc != 0)) || return 0
+  ((rc == 1)) || info "kubectl diff could not compare $(rel "$1") (${err%%$'\n'*}): applying"
+  return 1
+}
 
 # apply_file FILE: kubectl apply, only when kubectl diff shows a difference.
 apply_file() {

@@ -938,6 +938,14 @@ class Kubectl:
         return copy.deepcopy(self.docs)
 
     def do_diff(self, c: Cluster) -> int:
+        # kubectl always hands the live and merged objects to `diff -u -N` (or
+        # $KUBECTL_EXTERNAL_DIFF); without it on PATH the command fails, exit 2.
+        import shutil
+
+        prog = (os.environ.get("KUBECTL_EXTERNAL_DIFF") or "diff").split()[0]
+        if shutil.which(prog) is None:
+            self.err.append(f'error: failed to run "{prog}": executable file not found in $PATH')
+            return 2
         differs = False
         for d in self.read_files():
             k = kind_of(d)

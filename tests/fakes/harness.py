@@ -24,10 +24,10 @@ FAKES = Path(__file__).resolve().parent
 REPO = FAKES.parents[1]
 
 # What the scripts may run besides kubectl/helm/curl: the flake's runtimeInputs
-# (bash, coreutils, gnused, gnugrep, gnutar, python3 with bcrypt). `sh`, `ls` and `cat` are
-# for the fake's `kubectl exec`, which runs the pod's command locally.
+# (bash, coreutils, gnused, gnugrep, gnutar, diffutils, python3 with bcrypt). `sh`, `ls` and
+# `cat` are for the fake's `kubectl exec`, which runs the pod's command locally.
 RUNTIME_TOOLS = [
-    *("bash", "sh", "base64", "basename", "cat", "chmod", "cp", "cut", "date", "dirname"),
+    *("bash", "sh", "base64", "basename", "cat", "chmod", "cp", "cut", "date", "diff", "dirname"),
     *("grep", "head", "ls", "mkdir", "mktemp", "od", "rm", "sed", "sha256sum", "sleep"),
     *("sort", "tail", "tar", "tr"),
 ]
