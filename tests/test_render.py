@@ -412,6 +412,31 @@ def test_console_is_one_recreated_pod_of_the_pyproject_version() -> None:
         assert c["image"] == f"ghcr.io/celesrenata/pipelines/pipectl:{version}"
 
 
+def test_runner_sets_serve_the_app_repo_and_this_repo() -> None:
+    # A runner scale set only takes jobs from the repository in its githubConfigUrl: the app's
+    # CI and this repository's flake check each need one, both named self-hosted-gremlin.
+    apps = by_name(rendered(REPO)["gitops/apps/rendered/infra.yaml"])
+    app_runners = apps["arc-runners"]["spec"]["sources"][0]["helm"]
+    assert app_runners["valueFiles"] == ["$values/gitops/arc/runners-values.yaml"]
+    ours = apps["arc-runners-pipelines"]["spec"]
+    chart = ours["sources"][0]
+    assert chart["chart"] == "gha-runner-scale-set" and chart["targetRevision"] == "0.14.2"
+    assert ours["destination"]["namespace"] == "arc-runners"
+    values = chart["helm"]["valuesObject"]
+    assert values["githubConfigUrl"] == "https://github.com/celesrenata/pipelines"
+    assert values["runnerScaleSetName"] == "self-hosted-gremlin"
+    assert values["githubConfigSecret"] == "github-app"
+    assert "containerMode" not in values  # no privileged dind: nothing here builds images
+    base = (REPO / "gitops/arc/runners-values.yaml").read_text()
+    assert (
+        "controllerServiceAccount:\n  namespace: arc-systems\n  name: arc-gha-rs-controller" in base
+    )
+    assert values["controllerServiceAccount"] == {
+        "namespace": "arc-systems",
+        "name": "arc-gha-rs-controller",
+    }
+
+
 def test_versions_env_drives_chart_versions_and_staleness(tree: Path) -> None:
     config = load_config(tree / "pipeline.yaml")
     assert render.stale(config, tree) == []

@@ -78,10 +78,16 @@ def _chart_app(
     chart: str,
     version: str,
     release: str,
-    values_file: str,
+    values_file: str | None,
     config: PipelineConfig,
     wave: int,
+    values_object: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
+    helm: dict[str, Any] = {"releaseName": release}
+    if values_file is not None:
+        helm["valueFiles"] = [_values_ref(values_file)]
+    if values_object is not None:
+        helm["valuesObject"] = dict(values_object)
     return {
         "apiVersion": "argoproj.io/v1alpha1",
         "kind": "Application",
@@ -98,7 +104,7 @@ def _chart_app(
                     "repoURL": repo,
                     "chart": chart,
                     "targetRevision": version,
-                    "helm": {"releaseName": release, "valueFiles": [_values_ref(values_file)]},
+                    "helm": helm,
                 },
                 _this_repo_source(config),
             ],
@@ -182,6 +188,33 @@ def infra_applications(config: PipelineConfig, versions: Mapping[str, str]) -> s
                 "gitops/arc/runners-values.yaml",
                 config,
                 wave=-1,
+            ),
+        ),
+        (
+            "Runner scale set self-hosted-gremlin for THIS repository (its `nix flake check`\n"
+            "workflow): a runner set serves only the repository in its githubConfigUrl. Same\n"
+            "GitHub App and controller; no Docker-in-Docker (nothing here builds images).",
+            _chart_app(
+                "arc-runners-pipelines",
+                "arc-runners",
+                ARC_CHART_REPO,
+                "gha-runner-scale-set",
+                arc,
+                "self-hosted-gremlin-pipelines",
+                None,
+                config,
+                wave=-1,
+                values_object={
+                    "githubConfigUrl": config.repository_url.removesuffix(".git"),
+                    "githubConfigSecret": "github-app",  # the same App, installed on both
+                    "runnerScaleSetName": "self-hosted-gremlin",
+                    "minRunners": 0,
+                    "maxRunners": 2,
+                    "controllerServiceAccount": {
+                        "namespace": "arc-systems",
+                        "name": "arc-gha-rs-controller",
+                    },
+                },
             ),
         ),
         (
