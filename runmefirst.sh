@@ -332,8 +332,9 @@ namespaces() {
 volumes() {
   step "NFS volumes and claims"
   local lines name phase claim ns
-  lines=$(k get -f "$STORAGE_FILE" --ignore-not-found -o \
-    jsonpath='{range .items[?(@.kind=="PersistentVolume")]}{.metadata.name}{"\t"}{.status.phase}{"\t"}{.spec.claimRef.namespace}/{.spec.claimRef.name}{"\n"}{end}')
+  lines=$(storage_pvs \
+    '{.metadata.name}{"\t"}{.status.phase}{"\t"}{.spec.claimRef.namespace}/{.spec.claimRef.name}{"\n"}') ||
+    die "cannot read the PersistentVolumes of $(rel "$STORAGE_FILE") (kubectl get -f failed)"
   while IFS=$'\t' read -r name phase claim; do
     [[ -n $name ]] || continue
     case $phase in

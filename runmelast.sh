@@ -458,12 +458,16 @@ remove_namespaces() {
 }
 
 volumes_summary() {
-  local name phase policy
+  local name phase policy lines
+  if ! lines=$(storage_pvs \
+    '{.metadata.name}{"\t"}{.status.phase}{"\t"}{.spec.persistentVolumeReclaimPolicy}{"\n"}'); then
+    warn "could not read the PersistentVolumes back: kubectl get pv -l app.kubernetes.io/part-of=pipelines"
+    return 0
+  fi
   while IFS=$'\t' read -r name phase policy; do
     [[ -n $name ]] || continue
     info "PV $name: ${phase:-?}, ${policy:-?} (NFS data kept; runmefirst.sh binds it again)"
-  done < <(k get -f "$STORAGE_FILE" --ignore-not-found -o \
-    jsonpath='{range .items[?(@.kind=="PersistentVolume")]}{.metadata.name}{"\t"}{.status.phase}{"\t"}{.spec.persistentVolumeReclaimPolicy}{"\n"}{end}')
+  done <<<"$lines"
 }
 
 preflight

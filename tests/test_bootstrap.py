@@ -372,6 +372,19 @@ def test_unknown_context_unreachable_cluster_and_missing_tool_refuse(h):
     assert run.rc == 2 and "missing tools: helm" in run.err and run.calls == []
 
 
+def test_a_lone_released_volume_is_found_and_made_bindable(h):
+    """kubectl get -f on a file of which one object exists prints that object bare, not a
+    List: the Released PV must still be seen (a half-rebuilt cluster)."""
+    pv = json.loads(json.dumps(next(d for d in STORAGE if d["kind"] == "PersistentVolume")))
+    pv["spec"]["claimRef"] = {"namespace": "argocd", "name": "pipeline-state", "uid": "gone"}
+    pv["status"] = {"phase": "Released"}
+    h.edit(lambda d: d["objects"].append(pv))
+    run = h.run("runmefirst.sh", "--dry-run", secrets=True)
+    assert run.rc == 0, run.err
+    name = pv["metadata"]["name"]
+    assert f"would make Released PV {name} bindable again" in run.out
+
+
 def test_missing_diff_is_refused_not_hidden_behind_reapplies(h):
     """kubectl diff needs `diff`: without it every diff fails (exit 2) and every run would
     re-apply everything and never say "nothing to change"."""

@@ -233,6 +233,18 @@ pvc_volume() { # pvc_volume NAMESPACE: the PV bound to NAMESPACE/pipeline-state,
   k get pvc "$STATE_PVC" -n "$1" -o jsonpath='{.spec.volumeName}'
 }
 
+# storage_pvs TEMPLATE: TEMPLATE (kubectl JSONPath over one PV) for each PersistentVolume of
+# storage.yaml that exists. Not `get -f storage.yaml -o jsonpath={.items[...]}`: when only one
+# object of the file exists, kubectl prints it bare, not in a List, and .items matches nothing.
+storage_pvs() {
+  local names n
+  names=$(k get -f "$STORAGE_FILE" --ignore-not-found -o name) || return 1
+  while read -r n; do
+    [[ $n == persistentvolume/* ]] || continue
+    k get "$n" -o jsonpath="$1" || return 1
+  done <<<"$names"
+}
+
 pv_annotation() { # pv_annotation PV KEY
   k get pv "$1" -o jsonpath="{.metadata.annotations.${2//./\\.}}"
 }

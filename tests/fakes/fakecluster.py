@@ -914,7 +914,10 @@ class Kubectl:
                         )
                     continue
                 found.append(o)
-            self.print_objects(found, single=len(docs) == 1)
+            # kubectl prints a lone object found through one file as itself, not as a List
+            # (builder: singleItemImplied for one path that is not stdin; get: len(infos) == 1).
+            files = self.a.opts["filename"]
+            self.print_objects(found, single=files != ["-"] and len(files) == 1)
             return 0
         if len(self.a.pos) < 2:
             raise Unsupported("kubectl get without a type")
