@@ -565,17 +565,32 @@ restore() {
 
 reachability() {
   step "reachability"
-  local host out
+  local host out rc why
   for host in "${PUBLIC_HOSTS[@]}"; do
     if ((DRY_RUN)); then
       info "would check https://$host"
       continue
     fi
-    out=$(curl -sk --max-time 10 -o /dev/null -w 'HTTP %{http_code}\n' "https://$host") || true
-    info "https://$host: ${out:-no answer}"
+    # -k: the certificate comes from cert-manager's self-signed ca-issuer. On no HTTP answer
+    # curl still writes "HTTP 000" and exits non-zero; its exit code says why.
+    rc=0
+    out=$(curl -sk --max-time 10 -o /dev/null -w 'HTTP %{http_code}\n' "https://$host") || rc=$?
+    if ((rc != 0)); then
+      case $rc in
+        6) why="its name does not resolve (DNS)" ;;
+        7) why="the connection was refused" ;;
+        28) why="no answer within 10s" ;;
+        35) why="the TLS handshake failed" ;;
+        *) why="curl exit $rc" ;;
+      esac
+      info "https://$host: no HTTP answer"
+      warn "https://$host gave no HTTP answer: $why; check DNS, Traefik and its Ingress"
+      continue
+    fi
+    info "https://$host: $out"
     case $out in
       "HTTP 2"* | "HTTP 3"* | "HTTP 401" | "HTTP 403") ;;
-      *) warn "https://$host answered ${out:-nothing}; check its Ingress and certificate" ;;
+      *) warn "https://$host answered $out; check its Ingress, Service and the app behind it" ;;
     esac
   done
 }

@@ -245,6 +245,20 @@ def test_reachability_is_checked_with_curl_on_every_host(installed):
             assert c["argv"][c["argv"].index("-w") + 1] == "HTTP %{http_code}\\n"
 
 
+def test_reachability_names_no_answer_apart_from_an_http_error(h, snapshot):
+    """curl writes "HTTP 000" and exits non-zero when nothing answers: that is said plainly."""
+    h.restore(snapshot)
+    h.edit(
+        lambda d: d.update(http_codes={"kargo.celestium.life": 0, "pipeline.celestium.life": 502})
+    )
+    run = h.bootstrap(secrets=False)
+    assert run.rc == 0, run.err
+    assert "https://kargo.celestium.life gave no HTTP answer: the connection was refused" in run.err
+    assert "https://pipeline.celestium.life answered HTTP 502" in run.err
+    assert "https://argocd.celestium.life: HTTP 200" in run.out
+    assert "HTTP 000" not in run.out + run.err
+
+
 def test_first_install_finds_no_export_and_marks_the_volume(installed):
     h, _, _ = installed
     pv = h.get("PersistentVolume", "pipelines-kargo")
