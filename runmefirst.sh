@@ -339,8 +339,11 @@ volumes() {
     [[ -n $name ]] || continue
     case $phase in
       Released)
-        act "make Released PV $name bindable again (clear its claimRef to the gone $claim)" \
-          k patch pv "$name" --type json -p '[{"op":"remove","path":"/spec/claimRef"}]'
+        # Drop only the gone claim's uid: the PV turns Available but stays reserved for a
+        # claim of the same namespace/name (ours, bound by volumeName), so no stray claim
+        # can take the NFS data in between.
+        act "make Released PV $name bindable again, reserved for $claim" \
+          k patch pv "$name" --type merge -p '{"spec":{"claimRef":{"uid":null,"resourceVersion":null}}}'
         ;;
       Failed) warn "PV $name is Failed; look at it: kubectl describe pv $name" ;;
     esac

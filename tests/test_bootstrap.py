@@ -399,6 +399,30 @@ def test_a_lone_released_volume_is_found_and_made_bindable(h):
     assert f"would make Released PV {name} bindable again" in run.out
 
 
+def test_a_released_volume_stays_reserved_for_its_own_claim(h):
+    """Re-binding keeps the claim's namespace/name on the PV: a stray claim naming the same
+    volume is not bound to it, the pipeline's own claim is."""
+    pv = json.loads(json.dumps(next(d for d in STORAGE if d["kind"] == "PersistentVolume")))
+    name = pv["metadata"]["name"]
+    own = next(
+        d
+        for d in STORAGE
+        if d["kind"] == "PersistentVolumeClaim" and d["spec"]["volumeName"] == name
+    )
+    ns, claim = own["metadata"]["namespace"], own["metadata"]["name"]
+    pv["spec"]["claimRef"] = {"namespace": ns, "name": claim, "uid": "gone"}
+    pv["status"] = {"phase": "Released"}
+    stray = json.loads(json.dumps(own))
+    stray["metadata"].update(name="stray", uid="stray-uid")
+    h.edit(lambda d: d["objects"].extend([pv, stray]))
+    run = h.bootstrap()
+    assert run.rc == 0, run.err
+    bound = h.get("PersistentVolume", name)
+    assert bound["spec"]["claimRef"]["name"] == claim
+    assert h.get("PersistentVolumeClaim", claim, ns)["status"]["phase"] == "Bound"
+    assert h.get("PersistentVolumeClaim", "stray", ns).get("status", {}).get("phase") != "Bound"
+
+
 def test_missing_diff_is_refused_not_hidden_behind_reapplies(h):
     """kubectl diff needs `diff`: without it every diff fails (exit 2) and every run would
     re-apply everything and never say "nothing to change"."""

@@ -291,7 +291,13 @@ def test_rebuild_reattaches_the_released_volumes(cycle):
     patches = [c for c in run.calls if is_call(c, "kubectl", "patch", "pv")]
     assert sorted(c["argv"][c["argv"].index("pv") + 1] for c in patches) == PVS
     for c in patches:
-        assert c["argv"][-2:] == ["-p", '[{"op":"remove","path":"/spec/claimRef"}]']
+        # Only the gone claim's uid goes: the volume stays reserved for the same claim name.
+        assert c["argv"][-4:] == [
+            "--type",
+            "merge",
+            "-p",
+            '{"spec":{"claimRef":{"uid":null,"resourceVersion":null}}}',
+        ]
     storage = first_index(
         run.calls,
         lambda c: is_call(c, "kubectl", "apply", str(REPO / "gitops/bootstrap/storage.yaml")),

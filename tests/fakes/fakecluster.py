@@ -357,7 +357,9 @@ class Cluster:
             pv.setdefault("status", {})["phase"] = "Bound"
             pvc.setdefault("status", {})["phase"] = "Bound"
         for pv in self.list("PersistentVolume", None):
-            if not pv["spec"].get("claimRef") and pv.get("status", {}).get("phase") != "Bound":
+            # No claimRef, or one without a uid (pre-bound to a claim by name): Available.
+            ref = pv["spec"].get("claimRef")
+            if (not ref or not ref.get("uid")) and pv.get("status", {}).get("phase") != "Bound":
                 pv.setdefault("status", {})["phase"] = "Available"
         deleted: list[str] = []
         for o in list(self.objects):
