@@ -516,3 +516,33 @@ def test_a_failed_read_stops_the_teardown_instead_of_reading_as_empty(h):
     assert "kubectl get pvc -n pipeline-console failed" in run.err
     assert not any(is_call(c, "kubectl", "delete", "namespace") for c in run.calls)
     assert h.get("PersistentVolumeClaim", "pipeline-audit", "pipeline-console") is not None
+
+
+def test_a_finished_state_pod_from_an_earlier_run_is_replaced(h):
+    """An interrupted earlier run can leave the state pod behind; past its deadline it is
+    Failed, `apply` would leave it so and the Ready wait would time out."""
+
+    def leftover(d: dict) -> None:
+        for ns in ("argocd", "kargo"):
+            d["objects"].append(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Pod",
+                    "metadata": {"name": "pipeline-state-io", "namespace": ns, "uid": f"old-{ns}"},
+                    "spec": {"containers": [{"name": "io", "image": "busybox"}]},
+                    "status": {
+                        "phase": "Failed",
+                        "conditions": [{"type": "Ready", "status": "False"}],
+                    },
+                }
+            )
+
+    h.edit(leftover)
+    run = h.teardown()
+    assert run.rc == 0, run.err
+    assert "remove the finished pod" in run.out
+    first_delete = next(
+        i for i, c in enumerate(run.calls) if is_call(c, "kubectl", "delete", "pod")
+    )
+    first_apply = next(i for i, c in enumerate(run.calls) if is_call(c, "kubectl", "apply"))
+    assert first_delete < first_apply

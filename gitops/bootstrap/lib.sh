@@ -278,6 +278,15 @@ EOF
 }
 
 state_pod_start() { # state_pod_start NAMESPACE
+  # A pod left by an interrupted earlier run that has finished (past its deadline: Failed)
+  # would stay as it is under `apply` and never become Ready: replace it.
+  local phase
+  phase=$(k get pod "$STATE_IO_POD" -n "$1" --ignore-not-found -o jsonpath='{.status.phase}') ||
+    die "cannot read pod $1/$STATE_IO_POD (kubectl get failed)"
+  if [[ $phase == Failed || $phase == Succeeded ]]; then
+    act "remove the finished pod $1/$STATE_IO_POD ($phase) an earlier run left behind" \
+      k delete pod "$STATE_IO_POD" -n "$1" --wait=true --timeout="${TIMEOUT}s"
+  fi
   act_from "start pod $1/$STATE_IO_POD (mounts $1/$STATE_PVC)" \
     state_pod_manifest "$1" -- k apply -f -
   ((DRY_RUN)) && return 0
