@@ -71,6 +71,20 @@ def _this_repo_source(config: PipelineConfig) -> dict[str, Any]:
     return {"repoURL": config.repository_url, "targetRevision": config.branch, "ref": "values"}
 
 
+def _infra_app_head(name: str, wave: int) -> dict[str, Any]:
+    """apiVersion, kind and metadata of a pipeline-infrastructure Application."""
+    return {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Application",
+        "metadata": {
+            "name": name,
+            "namespace": ARGOCD_NS,
+            "labels": labels(),
+            "annotations": sync_wave(wave),
+        },
+    }
+
+
 def _chart_app(
     name: str,
     namespace: str,
@@ -89,14 +103,7 @@ def _chart_app(
     if values_object is not None:
         helm["valuesObject"] = dict(values_object)
     return {
-        "apiVersion": "argoproj.io/v1alpha1",
-        "kind": "Application",
-        "metadata": {
-            "name": name,
-            "namespace": ARGOCD_NS,
-            "labels": labels(),
-            "annotations": sync_wave(wave),
-        },
+        **_infra_app_head(name, wave),
         "spec": {
             "project": INFRA_PROJECT,
             "sources": [
@@ -123,14 +130,7 @@ def _dir_app(
     name: str, namespace: str, path: str, config: PipelineConfig, wave: int
 ) -> dict[str, Any]:
     return {
-        "apiVersion": "argoproj.io/v1alpha1",
-        "kind": "Application",
-        "metadata": {
-            "name": name,
-            "namespace": ARGOCD_NS,
-            "labels": labels(),
-            "annotations": sync_wave(wave),
-        },
+        **_infra_app_head(name, wave),
         "spec": {
             "project": INFRA_PROJECT,
             "source": {
