@@ -96,7 +96,7 @@ class PipelineConfig:
 
     @property
     def deploy_stages(self) -> tuple[Stage, ...]:
-        return tuple(s for s in self.stages if s.values is not None)
+        return tuple(s for s in self.stages if s.deploys)
 
     def stage(self, name: str) -> Stage:
         for s in self.stages:

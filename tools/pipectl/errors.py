@@ -25,9 +25,3 @@ class BadInput(PipectlError):
 
 class ConfigError(BadInput):
     """pipeline.yaml (or another input file) is invalid; the message names file and key."""
-
-
-class Blocked(PipectlError):
-    """The gate refused; the message carries the reasons."""
-
-    exit_code = EXIT_BLOCKED

@@ -26,7 +26,7 @@ def list_(ctx: click.Context, as_json: bool) -> None:
             {
                 "name": s.name,
                 "enabled": s.enabled,
-                "deploys": s.values is not None,
+                "deploys": s.deploys,
                 "namespace": s.namespace,
                 "values": s.values,
                 "gates": gates,

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from pipectl.console.server import HTTPError, Request, Response, json_response
-from pipectl.errors import BadInput, Blocked, PipectlError
+from pipectl.errors import BadInput, PipectlError
 
 Clock = Callable[[], datetime]
 
@@ -271,7 +271,7 @@ class ConsoleAPI:
         for stage in config.stages:
             row = rows[stage.name]
             source = config.previous_enabled(stage.name)
-            row["deploys"] = stage.values is not None
+            row["deploys"] = stage.deploys
             row["gates"] = {
                 "market_hours": stage.gates.market_hours,
                 "approval": stage.gates.approval,
@@ -701,12 +701,11 @@ class ConsoleAPI:
 
 @contextmanager
 def _as_http() -> Iterator[None]:
-    """The modules' errors as HTTP answers: bad or conflicting input 409, a blocked gate
-    409 with the reasons, anything else (git, Kubernetes) 502 with its one-line message."""
+    """The modules' errors as HTTP answers: bad or conflicting input 409, anything else
+    (git, Kubernetes) 502 with its one-line message. A blocked gate is a result, not an
+    error: the routes answer it themselves."""
     try:
         yield
-    except Blocked as exc:
-        raise HTTPError(409, str(exc), blocked=True) from None
     except BadInput as exc:
         raise HTTPError(409, str(exc)) from None
     except PipectlError as exc:
@@ -786,4 +785,4 @@ def _tag(value: Any, key: str = "tag") -> str:
     return value
 
 
-__all__ = ["Blocked", "ConsoleAPI", "PipectlError", "system_clock"]
+__all__ = ["ConsoleAPI", "PipectlError", "system_clock"]

@@ -238,12 +238,6 @@ class ConsoleApp:
             if not _loopback_host(host):
                 raise HTTPError(421, f"unexpected Host header {host[:100]!r}")
 
-    def base_url(self, request: Request) -> str:
-        if self.public_url:
-            return self.public_url
-        host = request.headers.get("Host") or "127.0.0.1"
-        return f"http://{host}"
-
     # -- dispatch ------------------------------------------------------------------------
 
     def handle(self, request: Request) -> Response:
